@@ -1,0 +1,742 @@
+//! [`Arena`]: the public face, and the shared internals every other module works on.
+
+use crate::chunk::{chunk_start, ChunkDir, MAX_SLOTS, NUM_CHUNKS};
+use crate::counter::Counters;
+use crate::free_list::{IndexBatch, IndexPool};
+use crate::guard::Guard;
+use crate::handle::Handle;
+use crate::iter::{Cursor, Drain, Iter, IterMut};
+use crate::key::Key;
+use crate::local;
+use crate::reclaim::{Gate, RetireStack};
+use crate::slot::{self, Slot};
+use crate::sync::{Arc, Ordering};
+use core::fmt;
+use core::marker::PhantomData;
+
+/// The parts of an arena that do not depend on `T`, shared with the thread-local caches.
+pub(crate) struct Shared {
+    pub(crate) pool: IndexPool,
+    pub(crate) counters: Counters,
+}
+
+/// Everything an arena owns. Held by the [`Arena`] and by every reclamation batch waiting in
+/// the epoch collector, so chunk memory outlives both.
+pub(crate) struct Inner<T> {
+    pub(crate) dir: ChunkDir<T>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) gate: Gate,
+    pub(crate) retire: RetireStack,
+    /// For auto traits and drop check: an arena owns its `T`s.
+    _owns: PhantomData<T>,
+}
+
+impl<T> Inner<T> {
+    /// The slot for FREE index `index`, which the caller owns, and the key an insertion there
+    /// publishes. `None` if the index cannot be backed by memory (a `T` so large that its
+    /// chunk's size overflows `isize`).
+    #[inline(always)]
+    pub(crate) fn prepare(&self, index: u32) -> Option<(&Slot<T>, Key)> {
+        let slot = self.dir.slot_or_alloc(index)?;
+        // Relaxed: we own the slot; its last state write reached us through the free list's
+        // Release/Acquire, the `&mut` that freed it, or the chunk's publication.
+        let state = slot.state.load(Ordering::Relaxed);
+        debug_assert!(
+            slot::is_free(state),
+            "index {index} handed out in state {state}"
+        );
+        Some((slot, Key::new(index, state + 1)))
+    }
+
+    /// Writes and publishes a value in a slot returned by [`prepare`](Inner::prepare).
+    #[inline(always)]
+    pub(crate) fn publish(slot: &Slot<T>, key: Key, value: T) {
+        // SAFETY: the slot is FREE and ours (from `prepare`), so its cell is uninitialised
+        // and no one else touches it.
+        unsafe { slot.write(value) };
+        // Release: a reader's Acquire load of this state sees the value written.
+        slot.state.store(key.generation(), Ordering::Release);
+    }
+
+    /// Indices handed out so far; every non-FREE slot is below this.
+    #[inline]
+    pub(crate) fn high_water(&self) -> u64 {
+        self.shared.pool.high_water()
+    }
+}
+
+/// A lock-free concurrent arena: insert, read and remove values from any number of threads
+/// through `&Arena`, addressed by 8-byte generational [`Key`]s.
+///
+/// * Reads ([`get`](Arena::get), [`iter`](Arena::iter)) take a [`Guard`] and write no
+///   shared memory. A `&T` stays valid while its guard lives, even if the value is removed
+///   meanwhile.
+/// * [`insert`](Arena::insert) and [`remove`](Arena::remove) are lock-free. A
+///   [`Handle`] (one per thread) makes them cheaper still.
+/// * With `&mut Arena` there are no readers, so [`get_mut`](Arena::get_mut),
+///   [`take`](Arena::take), [`retain`](Arena::retain), [`drain`](Arena::drain) and
+///   [`clear`](Arena::clear) work directly, without epochs.
+///
+/// `Arena<T>` is `Send + Sync` when `T: Send + Sync`.
+///
+/// ```
+/// use epoch_arena::{pin, Arena};
+/// use std::thread;
+///
+/// let arena = Arena::new();
+/// let keys: Vec<_> = thread::scope(|s| {
+///     let workers: Vec<_> = (0..4)
+///         .map(|t| s.spawn({ let arena = &arena; move || arena.insert(t * 10) }))
+///         .collect();
+///     workers.into_iter().map(|w| w.join().unwrap()).collect()
+/// });
+/// let guard = pin();
+/// let mut values: Vec<i32> = keys.iter().map(|&k| *arena.get(k, &guard).unwrap()).collect();
+/// values.sort();
+/// assert_eq!(values, [0, 10, 20, 30]);
+/// ```
+pub struct Arena<T> {
+    pub(crate) inner: Arc<Inner<T>>,
+}
+
+/// Configures an [`Arena`] before it is built: initial capacity and a cap on slots.
+///
+/// ```
+/// let arena = epoch_arena::Arena::builder().capacity(1000).max_slots(2).build();
+/// assert!(arena.capacity() >= 1000);
+/// assert!(arena.try_insert('a').is_ok());
+/// assert!(arena.try_insert('b').is_ok());
+/// assert_eq!(arena.try_insert('c'), Err('c')); // the key space is full
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    capacity: usize,
+    max_slots: u32,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            capacity: 0,
+            max_slots: MAX_SLOTS,
+        }
+    }
+}
+
+impl Builder {
+    /// Allocates chunks for at least `slots` slots up front (capped at `max_slots`).
+    pub fn capacity(mut self, slots: usize) -> Self {
+        self.capacity = slots;
+        self
+    }
+
+    /// Caps the number of slots (and so of live values plus values waiting for
+    /// reclamation). At most, and by default, [`MAX_SLOTS`](crate::MAX_SLOTS).
+    pub fn max_slots(mut self, max_slots: u32) -> Self {
+        self.max_slots = max_slots.min(MAX_SLOTS);
+        self
+    }
+
+    /// Builds the arena.
+    pub fn build<T: Send + Sync>(self) -> Arena<T> {
+        let inner = Inner {
+            dir: ChunkDir::new(),
+            shared: Arc::new(Shared {
+                pool: IndexPool::new(self.max_slots),
+                counters: Counters::new(),
+            }),
+            gate: Gate::new(),
+            retire: RetireStack::new(),
+            _owns: PhantomData,
+        };
+        let want = (self.capacity as u64).min(u64::from(self.max_slots));
+        for c in 0..NUM_CHUNKS {
+            if chunk_start(c) >= want {
+                break;
+            }
+            // A failure here only means "too large to back", which `try_insert` reports.
+            let _ = inner.dir.alloc(c);
+        }
+        Arena {
+            inner: Arc::new(inner),
+        }
+    }
+}
+
+/// A snapshot of an arena's size and memory.
+///
+/// ```
+/// let arena = epoch_arena::Arena::new();
+/// arena.insert(1u64);
+/// let stats = arena.stats();
+/// assert_eq!(stats.live, 1);
+/// assert!(stats.slots >= 1 && stats.chunks >= 1);
+/// assert!(stats.bytes_reserved >= stats.slots * 8);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Values in the arena (as [`Arena::len`]).
+    pub live: usize,
+    /// Slots in allocated chunks (as [`Arena::capacity`]).
+    pub slots: usize,
+    /// Slot indices handed out at least once.
+    pub high_water: usize,
+    /// Allocated chunks.
+    pub chunks: usize,
+    /// Bytes of chunk memory allocated (slots: value plus 8 bytes of state each).
+    pub bytes_reserved: usize,
+    /// Removed values whose grace period has not ended yet: not dropped, slot not reusable.
+    pub pending_reclamation: usize,
+}
+
+impl Arena<()> {
+    /// A [`Builder`] for capacity and a cap on slots; the value type is chosen by
+    /// [`Builder::build`].
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::builder().capacity(64).build::<String>();
+    /// assert!(arena.capacity() >= 64);
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+}
+
+impl<T: Send + Sync> Default for Arena<T> {
+    fn default() -> Self {
+        Arena::new()
+    }
+}
+
+impl<T: Send + Sync> Arena<T> {
+    /// An empty arena. No chunk is allocated until the first insertion.
+    ///
+    /// ```
+    /// let arena: epoch_arena::Arena<String> = epoch_arena::Arena::new();
+    /// assert!(arena.is_empty());
+    /// assert_eq!(arena.capacity(), 0);
+    /// ```
+    pub fn new() -> Self {
+        Builder::default().build()
+    }
+
+    /// An empty arena with chunks for at least `slots` values already allocated.
+    ///
+    /// ```
+    /// let arena: epoch_arena::Arena<u32> = epoch_arena::Arena::with_capacity(100);
+    /// assert!(arena.capacity() >= 100);
+    /// ```
+    pub fn with_capacity(slots: usize) -> Self {
+        Builder::default().capacity(slots).build()
+    }
+
+    /// Inserts a value and returns its key.
+    ///
+    /// Uses a per-thread cache of free slots; a [`Handle`] is faster still.
+    ///
+    /// # Panics
+    /// If the key space is full (see [`try_insert`](Arena::try_insert)).
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// let key = arena.insert("value");
+    /// assert_eq!(arena.get(key, &epoch_arena::pin()), Some(&"value"));
+    /// ```
+    #[inline]
+    pub fn insert(&self, value: T) -> Key {
+        match self.try_insert(value) {
+            Ok(key) => key,
+            Err(_) => full(self.max_slots()),
+        }
+    }
+
+    /// Inserts a value, or gives it back if the key space is full.
+    ///
+    /// The key space is full when every slot index below [`max_slots`](Arena::max_slots)
+    /// is live, waiting for its grace period, retired after 2^30 reuses, or sitting in
+    /// another thread's cache (at most 64 per [`Handle`] or thread).
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::builder().max_slots(1).build();
+    /// assert!(arena.try_insert(1).is_ok());
+    /// assert_eq!(arena.try_insert(2), Err(2));
+    /// ```
+    #[inline]
+    pub fn try_insert(&self, value: T) -> Result<Key, T> {
+        let shared = &self.inner.shared;
+        let Some(index) = local::take_index(shared) else {
+            return Err(value);
+        };
+        match self.inner.prepare(index) {
+            Some((slot, key)) => {
+                Inner::publish(slot, key, value);
+                Ok(key)
+            }
+            None => {
+                local::unbackable_index(shared);
+                Err(value)
+            }
+        }
+    }
+
+    /// Inserts the value `f` makes from its own key (for values that refer to themselves).
+    ///
+    /// Until `f` returns, the key is not live: `get` with it returns `None`. If `f` panics,
+    /// the slot goes back to the free list and the arena is unchanged.
+    ///
+    /// # Panics
+    /// If the key space is full, or if `f` panics.
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// let key = arena.insert_with(|me| (me, "knows its own key"));
+    /// assert_eq!(arena.get(key, &epoch_arena::pin()).unwrap().0, key);
+    /// ```
+    pub fn insert_with(&self, f: impl FnOnce(Key) -> T) -> Key {
+        let shared = &self.inner.shared;
+        let Some(index) = local::take_index(shared) else {
+            full(self.max_slots())
+        };
+        let Some((slot, key)) = self.inner.prepare(index) else {
+            local::unbackable_index(shared);
+            full(self.max_slots())
+        };
+        /// Puts the index back if `f` unwinds.
+        struct Untake<'a> {
+            shared: &'a Arc<Shared>,
+            index: u32,
+        }
+        impl Drop for Untake<'_> {
+            fn drop(&mut self) {
+                local::untake_index(self.shared, self.index);
+            }
+        }
+        let untake = Untake { shared, index };
+        let value = f(key);
+        core::mem::forget(untake);
+        Inner::publish(slot, key, value);
+        key
+    }
+
+    /// The value of a live key, borrowed for as long as the guard.
+    ///
+    /// One acquire load and one compare; no shared memory is written. Returns `None` for a
+    /// stale key, a key made from arbitrary bits, or an index past the arena's capacity.
+    ///
+    /// ```
+    /// use epoch_arena::{pin, Arena};
+    ///
+    /// let arena = Arena::new();
+    /// let key = arena.insert(42);
+    /// let guard = pin();
+    /// assert_eq!(arena.get(key, &guard), Some(&42));
+    /// arena.remove(key);
+    /// assert_eq!(arena.get(key, &guard), None);
+    /// ```
+    #[inline]
+    pub fn get<'g>(&'g self, key: Key, guard: &'g Guard) -> Option<&'g T> {
+        let _ = guard;
+        let slot = self.inner.dir.slot(key.index())?;
+        // Acquire pairs with `publish`'s Release: the value write is visible.
+        if slot.state.load(Ordering::Acquire) == key.generation() {
+            // SAFETY: the state equals the key's (OCCUPIED) generation, so the value is
+            // initialised. It stays so while `guard` lives: a removal after our load defers
+            // the drop until every guard pinned before the removal, ours included, is gone,
+            // and the slot cannot be reused before it is dropped. Nobody gets `&mut` to it
+            // while `&self` is borrowed. The borrow ends with 'g, which the guard outlives.
+            Some(unsafe { slot.value_ref() })
+        } else {
+            None
+        }
+    }
+
+    /// Whether the key is live.
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// let key = arena.insert(());
+    /// assert!(arena.contains(key));
+    /// arena.remove(key);
+    /// assert!(!arena.contains(key));
+    /// ```
+    #[inline]
+    pub fn contains(&self, key: Key) -> bool {
+        self.inner
+            .dir
+            .slot(key.index())
+            .is_some_and(|slot| slot.state.load(Ordering::Acquire) == key.generation())
+    }
+
+    /// Removes the value of a live key; returns whether this call removed it.
+    ///
+    /// Of several threads removing the same key, exactly one gets `true`. The key is dead
+    /// for every later lookup at once; the value is dropped, and its slot reused, only
+    /// after every [`Guard`] pinned before the removal is gone (see
+    /// [`flush`](Arena::flush)).
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// let key = arena.insert('x');
+    /// assert!(arena.remove(key));
+    /// assert!(!arena.remove(key));
+    /// ```
+    pub fn remove(&self, key: Key) -> bool {
+        let Some(slot) = self.inner.dir.slot(key.index()) else {
+            return false;
+        };
+        let generation = key.generation();
+        // Acquire: we take ownership of the value for reclamation, so we must see its write.
+        if slot
+            .state
+            .compare_exchange(
+                generation,
+                slot::removed(generation),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        local::count_removed(&self.inner.shared);
+        if self.inner.retire.push(&slot.next, key.index()) {
+            let guard = crossbeam_epoch::pin();
+            self.inner.defer_shared_retired(&guard);
+        }
+        true
+    }
+
+    /// Hands every pending removal to the epoch collector now and asks it to run.
+    ///
+    /// Removals through [`Arena::remove`] are deferred in batches of 64; this defers a
+    /// partial batch too, then [`flushes`](Guard::flush) this thread's epoch bag. Values are
+    /// dropped once the epoch advances past every guard pinned before their removal, which
+    /// may take a few more pins. Removals through a [`Handle`] are flushed by
+    /// [`Handle::flush`] or by dropping the handle.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let arena = epoch_arena::Arena::new();
+    /// let value = Arc::new(());
+    /// let key = arena.insert(Arc::clone(&value));
+    /// arena.remove(key);
+    /// arena.flush();
+    /// while Arc::strong_count(&value) > 1 {
+    ///     epoch_arena::pin().flush();
+    /// }
+    /// assert_eq!(arena.stats().pending_reclamation, 0);
+    /// ```
+    pub fn flush(&self) {
+        let guard = crossbeam_epoch::pin();
+        self.inner.defer_shared_retired(&guard);
+        guard.flush();
+    }
+
+    /// Values in the arena.
+    ///
+    /// Exact when no other thread inserts or removes at the same time; otherwise a count
+    /// the arena had recently.
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// let a = arena.insert(1);
+    /// arena.insert(2);
+    /// arena.remove(a);
+    /// assert_eq!(arena.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.inner.shared.counters.sum().0
+    }
+
+    /// Whether the arena holds no values (see [`len`](Arena::len)).
+    ///
+    /// ```
+    /// let arena: epoch_arena::Arena<u8> = Default::default();
+    /// assert!(arena.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Slots in allocated chunks.
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// arena.insert(0);
+    /// assert!(arena.capacity() >= 1);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.inner.dir.footprint().1
+    }
+
+    /// The cap on slots this arena was built with (see [`Builder::max_slots`]).
+    ///
+    /// ```
+    /// assert_eq!(epoch_arena::Arena::<u8>::new().max_slots(), epoch_arena::MAX_SLOTS);
+    /// ```
+    pub fn max_slots(&self) -> u32 {
+        self.inner.shared.pool.max_slots() as u32
+    }
+
+    /// Every live value with its key, in index order.
+    ///
+    /// Concurrent insertions and removals are allowed: the iterator yields every value that
+    /// is live for the whole iteration, and may or may not yield values inserted or removed
+    /// meanwhile. Each yielded `&T` is valid for the guard's life.
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// for i in 0..3 {
+    ///     arena.insert(i);
+    /// }
+    /// let guard = epoch_arena::pin();
+    /// let sum: i32 = arena.iter(&guard).map(|(_, v)| v).sum();
+    /// assert_eq!(sum, 3);
+    /// ```
+    pub fn iter<'g>(&'g self, guard: &'g Guard) -> Iter<'g, T> {
+        Iter::new(&self.inner, guard)
+    }
+
+    /// A per-thread fast path for insertions and removals.
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// let mut handle = arena.handle();
+    /// let key = handle.insert(5);
+    /// assert!(handle.remove(key));
+    /// ```
+    pub fn handle(&self) -> Handle<'_, T> {
+        Handle::new(self)
+    }
+
+    /// Sizes and memory: live values, slots, chunks, bytes, pending reclamation.
+    pub fn stats(&self) -> Stats {
+        let (live, pending_reclamation) = self.inner.shared.counters.sum();
+        let (chunks, slots, bytes_reserved) = self.inner.dir.footprint();
+        Stats {
+            live,
+            slots,
+            high_water: self.inner.high_water() as usize,
+            chunks,
+            bytes_reserved,
+            pending_reclamation,
+        }
+    }
+
+    /// A unique reference to the value of a live key.
+    ///
+    /// ```
+    /// let mut arena = epoch_arena::Arena::new();
+    /// let key = arena.insert(1);
+    /// *arena.get_mut(key).unwrap() += 1;
+    /// assert_eq!(arena.get(key, &epoch_arena::pin()), Some(&2));
+    /// ```
+    pub fn get_mut(&mut self, key: Key) -> Option<&mut T> {
+        let slot = self.inner.dir.slot(key.index())?;
+        if slot.state.load(Ordering::Relaxed) == key.generation() {
+            // SAFETY: OCCUPIED, so initialised; `&mut self` excludes every reader and
+            // writer (deferred reclamation only touches REMOVED slots).
+            Some(unsafe { slot.value_mut() })
+        } else {
+            None
+        }
+    }
+
+    /// Removes the value of a live key and returns it, with no grace period (`&mut self`
+    /// means nobody can be reading it).
+    ///
+    /// ```
+    /// let mut arena = epoch_arena::Arena::new();
+    /// let key = arena.insert(String::from("mine"));
+    /// assert_eq!(arena.take(key).as_deref(), Some("mine"));
+    /// assert_eq!(arena.take(key), None);
+    /// ```
+    pub fn take(&mut self, key: Key) -> Option<T> {
+        let inner = &*self.inner;
+        let slot = inner.dir.slot(key.index())?;
+        let state = slot.state.load(Ordering::Relaxed);
+        if state != key.generation() {
+            return None;
+        }
+        let next = slot::freed(state);
+        slot.state.store(next, Ordering::Relaxed);
+        // SAFETY: OCCUPIED and exclusively ours (`&mut self`); the state now says FREE.
+        let value = unsafe { slot.read() };
+        local::free_index(&inner.shared, key.index(), next != slot::RETIRED);
+        Some(value)
+    }
+
+    /// Every live value with its key, mutably, in index order.
+    ///
+    /// ```
+    /// let mut arena = epoch_arena::Arena::new();
+    /// arena.insert(1);
+    /// arena.insert(2);
+    /// for (_, v) in arena.iter_mut() {
+    ///     *v *= 10;
+    /// }
+    /// let guard = epoch_arena::pin();
+    /// assert_eq!(arena.iter(&guard).map(|(_, v)| *v).sum::<i32>(), 30);
+    /// ```
+    pub fn iter_mut(&mut self) -> IterMut<'_, T> {
+        IterMut::new(self)
+    }
+
+    /// Keeps only the values for which `f` returns `true`; drops the others at once.
+    ///
+    /// If `f` or a `T::drop` panics, the panic propagates and the arena stays consistent:
+    /// values already removed are gone, the rest are still there.
+    ///
+    /// ```
+    /// let mut arena = epoch_arena::Arena::new();
+    /// let keys: Vec<_> = (0..6).map(|i| arena.insert(i)).collect();
+    /// arena.retain(|_, v| *v % 2 == 0);
+    /// assert_eq!(arena.len(), 3);
+    /// assert!(!arena.contains(keys[1]));
+    /// ```
+    pub fn retain(&mut self, mut f: impl FnMut(Key, &mut T) -> bool) {
+        let inner = &*self.inner;
+        let mut sink = FreeSink::new(&inner.shared);
+        let mut cursor = Cursor::new(inner.high_water());
+        while let Some((index, slot)) = cursor.next_slot(&inner.dir) {
+            let state = slot.state.load(Ordering::Relaxed);
+            if !slot::is_occupied(state) {
+                continue;
+            }
+            // SAFETY: OCCUPIED, and exclusively ours through `&mut self`.
+            if f(Key::new(index, state), unsafe { slot.value_mut() }) {
+                continue;
+            }
+            let next = slot::freed(state);
+            slot.state.store(next, Ordering::Relaxed);
+            sink.free(index, next != slot::RETIRED);
+            // SAFETY: initialised and ours; the state already says FREE, so a panic here
+            // leaves nothing to drop twice.
+            unsafe { slot.drop_value() };
+        }
+    }
+
+    /// Removes every value, yielding it with its key. Values the iterator does not reach
+    /// (because it is dropped early) are dropped; capacity is kept.
+    ///
+    /// ```
+    /// let mut arena = epoch_arena::Arena::new();
+    /// arena.insert('a');
+    /// arena.insert('b');
+    /// let drained: String = arena.drain().map(|(_, c)| c).collect();
+    /// assert_eq!(drained, "ab");
+    /// assert!(arena.is_empty());
+    /// ```
+    pub fn drain(&mut self) -> Drain<'_, T> {
+        Drain::new(self)
+    }
+
+    /// Drops every value and keeps the capacity. Every old key dies: slots are reused with
+    /// new generations.
+    ///
+    /// ```
+    /// let mut arena = epoch_arena::Arena::new();
+    /// let key = arena.insert(1);
+    /// arena.clear();
+    /// assert!(arena.is_empty() && !arena.contains(key));
+    /// let again = arena.insert(2);
+    /// assert_ne!(again, key);
+    /// ```
+    pub fn clear(&mut self) {
+        self.retain(|_, _| false);
+    }
+}
+
+/// Collects indices freed through `&mut` and returns them to the pool in batches; counts
+/// them as removed and reclaimed. Works on unwind too.
+pub(crate) struct FreeSink<'a> {
+    shared: &'a Shared,
+    batch: IndexBatch,
+    count: isize,
+}
+
+impl<'a> FreeSink<'a> {
+    pub(crate) fn new(shared: &'a Shared) -> Self {
+        FreeSink {
+            shared,
+            batch: IndexBatch::new(),
+            count: 0,
+        }
+    }
+
+    /// Records a removed value; `reusable` is false for a slot that just retired.
+    pub(crate) fn free(&mut self, index: u32, reusable: bool) {
+        self.count += 1;
+        if reusable {
+            if self.batch.is_full() {
+                self.shared
+                    .pool
+                    .give_back(core::mem::replace(&mut self.batch, IndexBatch::new()));
+            }
+            self.batch.push(index);
+        }
+    }
+}
+
+impl Drop for FreeSink<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .pool
+            .give_back(core::mem::replace(&mut self.batch, IndexBatch::new()));
+        self.shared.counters.add_removed_shared(self.count);
+        self.shared.counters.add_reclaimed(self.count);
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn full(max_slots: u32) -> ! {
+    panic!("epoch-arena: the key space is full ({max_slots} slots); use try_insert to handle this")
+}
+
+impl<T> Drop for Arena<T> {
+    fn drop(&mut self) {
+        let inner = &*self.inner;
+        // From here on no deferred closure touches a slot (see `reclaim.rs`).
+        inner.gate.close_and_wait();
+        if !core::mem::needs_drop::<T>() {
+            return;
+        }
+        let mut first_panic = None;
+        let mut cursor = Cursor::new(inner.high_water());
+        while let Some((_, slot)) = cursor.next_slot(&inner.dir) {
+            // Relaxed: the gate's Acquire ordered us after every closure's writes.
+            if slot::has_value(slot.state.load(Ordering::Relaxed)) {
+                // SAFETY: initialised (OCCUPIED or REMOVED), and ours alone: `&mut self`
+                // excludes readers and the closed gate excludes reclamation.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+                    slot.drop_value()
+                }));
+                if let Err(payload) = r {
+                    first_panic.get_or_insert(payload);
+                }
+            }
+        }
+        if let Some(payload) = first_panic {
+            std::panic::resume_unwind(payload);
+        }
+    }
+}
+
+impl<T: fmt::Debug + Send + Sync> fmt::Debug for Arena<T> {
+    /// Prints the live entries as a map from key to value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let guard = crate::pin();
+        f.debug_map().entries(self.iter(&guard)).finish()
+    }
+}
+
+impl<'a, T: Send + Sync> IntoIterator for &'a mut Arena<T> {
+    type Item = (Key, &'a mut T);
+    type IntoIter = IterMut<'a, T>;
+    fn into_iter(self) -> IterMut<'a, T> {
+        self.iter_mut()
+    }
+}

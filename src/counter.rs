@@ -1,0 +1,206 @@
+//! Live and pending counts without a contended counter.
+//!
+//! A single shared `fetch_add` per insert would cost 8 ns alone and bounce one cache line
+//! between every inserting thread. Instead each [`Handle`](crate::Handle) (and each thread's
+//! cache behind [`Arena::insert`](crate::Arena::insert)) owns a [`CounterCell`] for as long as
+//! it lives: a cache-padded pair of counters that only its owner writes, with a plain
+//! load + store (no read-modify-write). [`Counters::sum`] adds all cells up:
+//! `live = inserted − removed`, `pending = removed − reclaimed`. A removal touches one
+//! counter, and reclamation counts whole batches.
+//!
+//! Cells sit on a push-only linked list; a released cell keeps its counts (they are part of
+//! the arena's total) and is handed to the next owner that asks, so the list grows to the
+//! largest number of simultaneous owners and no further. Push-only lists have no ABA: a push
+//! only links a node in front of the current head. Threads without a cell (plain
+//! [`Arena::remove`](crate::Arena::remove), the reclamation path) use the first cell, which is
+//! never owned, with read-modify-writes.
+//!
+//! The sum is exact when no operation runs concurrently; while other threads insert or
+//! remove it is a value the count had recently (each cell is read once, `Relaxed`).
+
+use crate::sync::{AtomicBool, AtomicIsize, AtomicPtr, Ordering};
+use core::ptr;
+use crossbeam_utils::CachePadded;
+
+/// One owner's share of the counts.
+pub(crate) struct CounterCell {
+    /// Values inserted through this cell.
+    inserted: AtomicIsize,
+    /// Values removed through this cell.
+    removed: AtomicIsize,
+    owned: AtomicBool,
+    next: *mut CachePadded<CounterCell>,
+}
+
+// SAFETY: `next` is written once before the cell is published and only read afterwards; the
+// rest is atomics.
+unsafe impl Send for CounterCell {}
+// SAFETY: as above.
+unsafe impl Sync for CounterCell {}
+
+impl CounterCell {
+    fn new(owned: bool) -> Self {
+        CounterCell {
+            inserted: AtomicIsize::new(0),
+            removed: AtomicIsize::new(0),
+            owned: AtomicBool::new(owned),
+            next: ptr::null_mut(),
+        }
+    }
+
+    /// Counts insertions. Only the owner of the cell may call this.
+    #[inline(always)]
+    pub(crate) fn add_inserted_owned(&self, n: isize) {
+        // Single writer: a load and a store, no read-modify-write.
+        let v = self.inserted.load(Ordering::Relaxed);
+        self.inserted.store(v.wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Counts removals. Only the owner of the cell may call this.
+    #[inline(always)]
+    pub(crate) fn add_removed_owned(&self, n: isize) {
+        let v = self.removed.load(Ordering::Relaxed);
+        self.removed.store(v.wrapping_add(n), Ordering::Relaxed);
+    }
+}
+
+/// The cells of one arena.
+pub(crate) struct Counters {
+    /// The cell for callers that own none; updated with read-modify-writes.
+    shared: CachePadded<CounterCell>,
+    /// Values whose reclamation finished (dropped after their grace period, or removed
+    /// through `&mut` without one).
+    reclaimed: CachePadded<AtomicIsize>,
+    /// Push-only list of ownable cells.
+    head: AtomicPtr<CachePadded<CounterCell>>,
+}
+
+impl Counters {
+    pub(crate) fn new() -> Self {
+        Counters {
+            shared: CachePadded::new(CounterCell::new(true)),
+            reclaimed: CachePadded::new(AtomicIsize::new(0)),
+            head: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// Counts insertions from a thread that owns no cell.
+    #[inline]
+    pub(crate) fn add_inserted_shared(&self, n: isize) {
+        self.shared.inserted.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts removals from a thread that owns no cell.
+    #[inline]
+    pub(crate) fn add_removed_shared(&self, n: isize) {
+        self.shared.removed.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts finished reclamations.
+    #[inline]
+    pub(crate) fn add_reclaimed(&self, n: isize) {
+        self.reclaimed.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Takes ownership of a cell: a released one if there is one, else a new one.
+    pub(crate) fn acquire(&self) -> &CounterCell {
+        let mut p = self.head.load(Ordering::Acquire);
+        // SAFETY: cells on the list are published with Release below and live until
+        // `Counters` drops, which cannot happen while `&self` is borrowed.
+        while let Some(cell) = unsafe { p.as_ref() } {
+            // Acquire pairs with `release`: the previous owner's last counts are visible, so
+            // our single-writer load + store continues from them.
+            if !cell.owned.load(Ordering::Relaxed)
+                && cell
+                    .owned
+                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return cell;
+            }
+            p = cell.next;
+        }
+        let mut cell = Box::new(CachePadded::new(CounterCell::new(true)));
+        let mut head = self.head.load(Ordering::Relaxed);
+        cell.next = head;
+        let new = Box::into_raw(cell);
+        loop {
+            // SAFETY: `new` is ours alone until the CAS publishes it.
+            unsafe { (&mut *new).next = head };
+            // Release publishes the cell (and its `next`) to `acquire` and `sum`.
+            match self
+                .head
+                .compare_exchange(head, new, Ordering::Release, Ordering::Relaxed)
+            {
+                // SAFETY: published; lives as long as `self`.
+                Ok(_) => return unsafe { &*new },
+                Err(h) => head = h,
+            }
+        }
+    }
+
+    /// Gives a cell back; its counts stay part of the total.
+    pub(crate) fn release(&self, cell: &CounterCell) {
+        // Release: the next owner's Acquire sees our last counts.
+        cell.owned.store(false, Ordering::Release);
+    }
+
+    /// (live, pending reclamation) summed over all cells.
+    pub(crate) fn sum(&self) -> (usize, usize) {
+        // Read `reclaimed` first: it only trails `removed`, so reading it before the cells
+        // can only overstate `pending` a little, never make it negative.
+        let reclaimed = self.reclaimed.load(Ordering::Relaxed);
+        let (mut inserted, mut removed) = (
+            self.shared.inserted.load(Ordering::Relaxed),
+            self.shared.removed.load(Ordering::Relaxed),
+        );
+        let mut p = self.head.load(Ordering::Acquire);
+        // SAFETY: as in `acquire`.
+        while let Some(cell) = unsafe { p.as_ref() } {
+            inserted = inserted.wrapping_add(cell.inserted.load(Ordering::Relaxed));
+            removed = removed.wrapping_add(cell.removed.load(Ordering::Relaxed));
+            p = cell.next;
+        }
+        let live = inserted.wrapping_sub(removed).max(0) as usize;
+        let pending = removed.wrapping_sub(reclaimed).max(0) as usize;
+        (live, pending)
+    }
+}
+
+impl Drop for Counters {
+    fn drop(&mut self) {
+        let mut p = self.head.load(Ordering::Acquire);
+        while !p.is_null() {
+            // SAFETY: made by `Box::into_raw` in `acquire`; `&mut self` means no owner is
+            // left (owners borrow the counters through an `Arc` that is now gone).
+            let cell = unsafe { Box::from_raw(p) };
+            p = cell.next;
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_reused_and_counts_survive_release() {
+        let c = Counters::new();
+        let a = c.acquire();
+        a.add_inserted_owned(5);
+        let b = c.acquire();
+        assert!(!core::ptr::eq(a, b));
+        b.add_removed_owned(2);
+        c.add_inserted_shared(1);
+        c.add_removed_shared(1);
+        c.add_reclaimed(2);
+        assert_eq!(c.sum(), (3, 1));
+        c.release(a);
+        let a2 = c.acquire();
+        assert!(core::ptr::eq(a, a2));
+        a2.add_inserted_owned(1);
+        assert_eq!(c.sum(), (4, 1));
+        c.release(a2);
+        c.release(b);
+    }
+}

@@ -1,0 +1,267 @@
+//! Where free slot indices come from: batches, a shared lock-free stack of batches, and
+//! fresh ranges.
+//!
+//! # Protocol
+//!
+//! Indices move in [`IndexBatch`]es of up to [`BATCH`]. A thread that needs a free slot takes
+//! one from its own cache (a [`Handle`](crate::Handle), or the thread-local cache behind
+//! [`Arena::insert`](crate::Arena::insert)); when that is empty it refills:
+//!
+//! 1. **Pop a batch** from [`IndexPool`]'s shared stack. The stack is Treiber's: a `push`
+//!    links a new heap node on top with a `Release` CAS, a `pop` reads the top with `Acquire`
+//!    under an epoch guard, reads its `next` and CASes the top from the node to `next`.
+//!    *ABA*: a stale popper could see the same node on top again only if that node were
+//!    freed and its address reused, or pushed again. Neither happens while the popper is
+//!    pinned: a popped node is never pushed again (each push allocates a new node) and is
+//!    freed through `defer_destroy`, so its memory cannot be reused until every guard that
+//!    might hold it is gone. Reading `next` of a node another thread just popped is therefore
+//!    always a read of live, unchanged memory.
+//! 2. **Reserve a fresh range** of never-used indices with one `fetch_add` on `fresh`.
+//!    Indices at or beyond `max_slots` do not exist; the counter may run past it harmlessly
+//!    (it is a `u64`).
+//!
+//! A batch on the stack holds FREE slots only: a removed slot reaches the stack through the
+//! reclamation path (`reclaim.rs`) after its grace period and after its value was dropped,
+//! and the pushing CAS (`Release`) publishes those writes to whoever pops it (`Acquire`).
+
+use crate::sync::{AtomicU64, Ordering};
+use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned};
+
+/// Indices per batch: the unit of refill, of return and of retirement.
+pub(crate) const BATCH: usize = if cfg!(loom) { 2 } else { 64 };
+
+/// Up to [`BATCH`] slot indices, used as a stack.
+#[derive(Clone)]
+pub(crate) struct IndexBatch {
+    len: u32,
+    indices: [u32; BATCH],
+}
+
+impl IndexBatch {
+    pub(crate) const fn new() -> Self {
+        IndexBatch {
+            len: 0,
+            indices: [0; BATCH],
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    #[inline(always)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline(always)]
+    pub(crate) fn is_full(&self) -> bool {
+        self.len as usize == BATCH
+    }
+
+    /// Adds an index; the caller checks `is_full` first.
+    #[inline(always)]
+    pub(crate) fn push(&mut self, index: u32) {
+        self.indices[self.len as usize] = index;
+        self.len += 1;
+    }
+
+    #[inline(always)]
+    pub(crate) fn pop(&mut self) -> Option<u32> {
+        if self.len == 0 {
+            return None;
+        }
+        self.len -= 1;
+        Some(self.indices[self.len as usize])
+    }
+
+    #[inline]
+    pub(crate) fn as_slice(&self) -> &[u32] {
+        &self.indices[..self.len as usize]
+    }
+
+    /// A batch holding `start..end` (at most `BATCH` indices), highest on top.
+    pub(crate) fn from_range(start: u32, end: u32) -> Self {
+        debug_assert!(end > start && (end - start) as usize <= BATCH);
+        let mut b = IndexBatch::new();
+        // Pop order ascends, so consecutive inserts fill consecutive slots.
+        for i in (start..end).rev() {
+            b.push(i);
+        }
+        b
+    }
+}
+
+impl core::fmt::Debug for IndexBatch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+struct Node {
+    batch: IndexBatch,
+    next: Atomic<Node>,
+}
+
+/// The shared sources of free indices of one arena.
+pub(crate) struct IndexPool {
+    free: Atomic<Node>,
+    fresh: AtomicU64,
+    max_slots: u64,
+}
+
+impl IndexPool {
+    pub(crate) fn new(max_slots: u32) -> Self {
+        IndexPool {
+            free: Atomic::null(),
+            fresh: AtomicU64::new(0),
+            max_slots: u64::from(max_slots),
+        }
+    }
+
+    pub(crate) fn max_slots(&self) -> u64 {
+        self.max_slots
+    }
+
+    /// Indices below this have been handed out at least once.
+    #[inline]
+    pub(crate) fn high_water(&self) -> u64 {
+        self.fresh.load(Ordering::Relaxed).min(self.max_slots)
+    }
+
+    /// Pushes a non-empty batch of FREE indices onto the shared stack.
+    pub(crate) fn push(&self, batch: IndexBatch) {
+        debug_assert!(!batch.is_empty());
+        let mut node = Owned::new(Node {
+            batch,
+            next: Atomic::null(),
+        });
+        // SAFETY: `unprotected` is fine for a push: it dereferences no shared node, it only
+        // links ours (which nobody else can see yet) in front of the current top.
+        let guard = unsafe { epoch::unprotected() };
+        let mut top = self.free.load(Ordering::Relaxed, guard);
+        loop {
+            node.next.store(top, Ordering::Relaxed);
+            // Release publishes the node and, through it, the FREE states and value drops of
+            // its slots to the popper's Acquire.
+            match self
+                .free
+                .compare_exchange(top, node, Ordering::Release, Ordering::Relaxed, guard)
+            {
+                Ok(_) => return,
+                Err(e) => {
+                    top = e.current;
+                    node = e.new;
+                }
+            }
+        }
+    }
+
+    /// Pops a batch of FREE indices, if the shared stack has one.
+    pub(crate) fn pop(&self, guard: &Guard) -> Option<IndexBatch> {
+        // Cheap check first: no pin-protected traffic when the stack is empty.
+        let mut top = self.free.load(Ordering::Acquire, guard);
+        loop {
+            // SAFETY: we are pinned and nodes are freed only through `defer_destroy` after
+            // being popped, so `top` (if non-null) is live memory.
+            let node = unsafe { top.as_ref() }?;
+            let next = node.next.load(Ordering::Relaxed, guard);
+            match self
+                .free
+                .compare_exchange(top, next, Ordering::Acquire, Ordering::Acquire, guard)
+            {
+                Ok(_) => {
+                    let batch = node.batch.clone();
+                    // SAFETY: the node is unlinked, so no thread pinned from now on can reach
+                    // it; threads pinned before may still read `next`, hence the deferral.
+                    unsafe { guard.defer_destroy(top) };
+                    return Some(batch);
+                }
+                Err(e) => top = e.current,
+            }
+        }
+    }
+
+    /// Whether the shared stack looks empty (a hint; no guard needed).
+    #[inline]
+    pub(crate) fn free_is_empty(&self) -> bool {
+        // SAFETY: only the pointer value is inspected, never dereferenced.
+        self.free
+            .load(Ordering::Relaxed, unsafe { epoch::unprotected() })
+            .is_null()
+    }
+
+    /// Reserves up to `n` never-used indices.
+    pub(crate) fn reserve(&self, n: u32) -> Option<(u32, u32)> {
+        // Relaxed: the counter only hands out distinct numbers; the slots behind them are
+        // published by the chunk directory, not by this counter.
+        let start = self.fresh.fetch_add(u64::from(n), Ordering::Relaxed);
+        if start >= self.max_slots {
+            // Exhausted. The overshoot is harmless: any value at or past `max_slots` means
+            // the same, and a u64 does not wrap at 4 billion failed attempts.
+            return None;
+        }
+        let end = (start + u64::from(n)).min(self.max_slots);
+        Some((start as u32, end as u32))
+    }
+
+    /// A batch of free indices: from the stack, else fresh.
+    pub(crate) fn refill(&self) -> Option<IndexBatch> {
+        if !self.free_is_empty() {
+            if let Some(batch) = self.pop(&epoch::pin()) {
+                return Some(batch);
+            }
+        }
+        self.reserve(BATCH as u32)
+            .map(|(s, e)| IndexBatch::from_range(s, e))
+    }
+
+    /// Returns a batch of FREE indices (possibly empty) to the pool.
+    pub(crate) fn give_back(&self, batch: IndexBatch) {
+        if !batch.is_empty() {
+            self.push(batch);
+        }
+    }
+}
+
+impl Drop for IndexPool {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: no other thread can reach the stack any more.
+        let guard = unsafe { epoch::unprotected() };
+        let mut top = self.free.load(Ordering::Relaxed, guard);
+        while !top.is_null() {
+            // SAFETY: every node on the stack was made by `Owned::new` and is owned by the
+            // stack alone.
+            let node = unsafe { top.into_owned() };
+            top = node.next.load(Ordering::Relaxed, guard);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_ranges_stop_at_max() {
+        let pool = IndexPool::new(100);
+        assert_eq!(pool.reserve(64), Some((0, 64)));
+        assert_eq!(pool.reserve(64), Some((64, 100)));
+        assert_eq!(pool.reserve(64), None);
+        assert_eq!(pool.high_water(), 100);
+    }
+
+    #[test]
+    fn stack_is_lifo_and_drops_leftovers() {
+        let pool = IndexPool::new(1000);
+        pool.push(IndexBatch::from_range(0, 3));
+        pool.push(IndexBatch::from_range(10, 12));
+        let g = epoch::pin();
+        assert_eq!(pool.pop(&g).unwrap().as_slice(), &[11, 10]);
+        pool.push(IndexBatch::from_range(20, 21));
+        assert_eq!(pool.pop(&g).unwrap().as_slice(), &[20]);
+        drop(g);
+        // One node left; Drop frees it (miri checks for the leak).
+    }
+}

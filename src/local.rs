@@ -1,0 +1,172 @@
+//! The thread-local index cache behind [`Arena::insert`](crate::Arena::insert).
+//!
+//! A [`Handle`](crate::Handle) is the explicit per-thread fast path. Code that only has an
+//! `&Arena` gets most of the same benefit from this cache: each thread keeps one batch of
+//! free indices and one counter cell for the arena it used last. It holds only indices and
+//! an `Arc` of the arena's type-independent [`Shared`] part, never a `T`, so a cache left
+//! behind by a dropped arena is harmless: its indices go back to a pool nobody uses and
+//! the `Arc` frees it.
+//!
+//! The cache is bound to one arena at a time. Using another arena rebinds it: the old
+//! batch goes back to the old pool and the counter cell is released. While the cache is
+//! borrowed no user code runs, except through `epoch::pin` during a refill, which may run
+//! deferred reclamation and so `T::drop`; a `T::drop` that inserts into an arena finds the
+//! cache borrowed and takes the slow path (`try_borrow_mut`), and so does a call during
+//! thread teardown, when the cache is gone.
+
+use crate::arena::Shared;
+use crate::counter::CounterCell;
+use crate::free_list::IndexBatch;
+use crate::sync::{thread_local, Arc};
+use core::cell::RefCell;
+
+pub(crate) struct LocalCache {
+    shared: Arc<Shared>,
+    free: IndexBatch,
+    /// Owned from `shared.counters` until this cache drops.
+    cell: *const CounterCell,
+}
+
+impl LocalCache {
+    fn cell(&self) -> &CounterCell {
+        // SAFETY: acquired from `self.shared.counters`, which `self.shared` keeps alive, and
+        // owned by this cache until `drop`.
+        unsafe { &*self.cell }
+    }
+}
+
+impl Drop for LocalCache {
+    fn drop(&mut self) {
+        let free = core::mem::replace(&mut self.free, IndexBatch::new());
+        self.shared.pool.give_back(free);
+        self.shared.counters.release(self.cell());
+    }
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<LocalCache>> = RefCell::new(None);
+}
+
+/// Runs `f` on this thread's cache bound to `shared`; `None` if the cache is unavailable.
+#[inline]
+fn with_cache<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalCache) -> R) -> Option<R> {
+    LOCAL
+        .try_with(|local| {
+            let mut local = local.try_borrow_mut().ok()?;
+            let bound = matches!(&*local, Some(c) if Arc::ptr_eq(&c.shared, shared));
+            if !bound {
+                // Dropping the old binding returns its batch and cell; no user code runs.
+                let cell: *const CounterCell = shared.counters.acquire();
+                *local = Some(LocalCache {
+                    shared: Arc::clone(shared),
+                    free: IndexBatch::new(),
+                    cell,
+                });
+            }
+            local.as_mut().map(f)
+        })
+        .ok()
+        .flatten()
+}
+
+/// Takes a free index for an insertion and counts it; `None` when the key space is full.
+#[inline]
+pub(crate) fn take_index(shared: &Arc<Shared>) -> Option<u32> {
+    let fast = with_cache(shared, |cache| {
+        let index = match cache.free.pop() {
+            Some(i) => i,
+            None => {
+                cache.free = shared.pool.refill()?;
+                cache.free.pop()?
+            }
+        };
+        cache.cell().add_inserted_owned(1);
+        Some(index)
+    });
+    match fast {
+        Some(result) => result,
+        None => take_index_slow(shared),
+    }
+}
+
+#[cold]
+fn take_index_slow(shared: &Shared) -> Option<u32> {
+    let index = match shared.pool.reserve(1) {
+        Some((start, _)) => start,
+        None => {
+            let mut batch = shared.pool.refill()?;
+            let index = batch.pop()?;
+            shared.pool.give_back(batch);
+            index
+        }
+    };
+    shared.counters.add_inserted_shared(1);
+    Some(index)
+}
+
+/// Undoes [`take_index`] for an insertion that did not happen.
+pub(crate) fn untake_index(shared: &Arc<Shared>, index: u32) {
+    let done = with_cache(shared, |cache| {
+        cache.cell().add_inserted_owned(-1);
+        if cache.free.is_full() {
+            let full = core::mem::replace(&mut cache.free, IndexBatch::new());
+            shared.pool.give_back(full);
+        }
+        cache.free.push(index);
+    });
+    if done.is_none() {
+        shared.counters.add_inserted_shared(-1);
+        let mut batch = IndexBatch::new();
+        batch.push(index);
+        shared.pool.give_back(batch);
+    }
+}
+
+/// Counts a removal through this thread's cell if the cache is bound to `shared`.
+#[inline]
+pub(crate) fn count_removed(shared: &Arc<Shared>) {
+    let done = LOCAL
+        .try_with(|local| match local.try_borrow() {
+            Ok(local) => match &*local {
+                Some(c) if Arc::ptr_eq(&c.shared, shared) => {
+                    c.cell().add_removed_owned(1);
+                    true
+                }
+                _ => false,
+            },
+            Err(_) => false,
+        })
+        .unwrap_or(false);
+    if !done {
+        shared.counters.add_removed_shared(1);
+    }
+}
+
+/// Forgets an index taken by [`take_index`] that cannot be backed by memory.
+#[cold]
+pub(crate) fn unbackable_index(shared: &Shared) {
+    shared.counters.add_inserted_shared(-1);
+}
+
+/// Returns an index freed through `&mut` (counted as removed and reclaimed) to this
+/// thread's cache, or to the pool. A `reusable == false` index (just retired) is only
+/// counted.
+pub(crate) fn free_index(shared: &Arc<Shared>, index: u32, reusable: bool) {
+    shared.counters.add_removed_shared(1);
+    shared.counters.add_reclaimed(1);
+    if !reusable {
+        return;
+    }
+    let done = with_cache(shared, |cache| {
+        if cache.free.is_full() {
+            let full = core::mem::replace(&mut cache.free, IndexBatch::new());
+            shared.pool.give_back(full);
+        }
+        cache.free.push(index);
+    });
+    if done.is_none() {
+        let mut batch = IndexBatch::new();
+        batch.push(index);
+        shared.pool.give_back(batch);
+    }
+}

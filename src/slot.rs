@@ -1,0 +1,182 @@
+//! One slot: a 32-bit state word, a 32-bit link, and the value.
+//!
+//! # The state word
+//!
+//! A slot's state is one `AtomicU32` counter whose value mod 4 says what the slot holds:
+//!
+//! | `state % 4` | name     | value cell      | who owns the slot                          |
+//! |-------------|----------|-----------------|--------------------------------------------|
+//! | 0           | FREE     | uninitialised   | a free list, a cache, or a fresh range     |
+//! | 1           | OCCUPIED | initialised     | the arena; `state` is the live key's generation |
+//! | 2           | REMOVED  | initialised, waiting for its grace period | one retire batch |
+//! | 3 (`u32::MAX` only) | RETIRED | uninitialised | nobody, ever again            |
+//!
+//! Transitions only ever increase the counter:
+//!
+//! ```text
+//!   FREE g ──insert──▶ OCCUPIED g+1 ──remove (CAS)──▶ REMOVED g+2 ──grace period, drop──▶ FREE g+4
+//!                          │                                                  (or RETIRED on wrap)
+//!                          └──take / clear / retain / drain (&mut)──▶ FREE g+4 (or RETIRED)
+//! ```
+//!
+//! A key stores the OCCUPIED value of the state, so validating a key is **one acquire load
+//! and one compare** (`state == key.generation()`). Because the counter never repeats a
+//! value (a slot whose next FREE value would wrap becomes RETIRED and leaves circulation), a
+//! stale key can never match again: no ABA, ever. Each slot serves 2^30 insertions before it
+//! retires.
+//!
+//! `state` is zero in freshly zeroed memory, which is FREE: chunks come from
+//! `alloc_zeroed` and need no initialisation pass.
+//!
+//! # The link
+//!
+//! `next` threads REMOVED slots into the arena's shared retire stack (see
+//! `reclaim.rs`); it holds `index + 1` of the next slot, `0` for the end. It is only touched by
+//! the thread that owns the REMOVED slot and by the thread that takes the whole stack.
+//!
+//! With the link, a slot carries 8 bytes of metadata next to its value (4 + 4, and no more
+//! padding than `T`'s own alignment beyond 4 demands).
+
+use crate::sync::{AtomicU32, UnsafeCell};
+use core::mem::MaybeUninit;
+
+/// A FREE state: the slot holds nothing.
+#[inline(always)]
+pub(crate) fn is_free(state: u32) -> bool {
+    state & 3 == 0
+}
+
+/// An OCCUPIED or REMOVED state: the value cell is initialised.
+#[inline(always)]
+pub(crate) fn has_value(state: u32) -> bool {
+    matches!(state & 3, 1 | 2)
+}
+
+/// An OCCUPIED state.
+#[inline(always)]
+pub(crate) fn is_occupied(state: u32) -> bool {
+    state & 3 == 1
+}
+
+/// The state a slot gets when it is retired for good.
+pub(crate) const RETIRED: u32 = u32::MAX;
+
+/// OCCUPIED → REMOVED.
+#[inline(always)]
+pub(crate) fn removed(occupied: u32) -> u32 {
+    debug_assert!(is_occupied(occupied));
+    occupied + 1
+}
+
+/// OCCUPIED or REMOVED → the next FREE state, or [`RETIRED`] when the counter would wrap.
+#[inline(always)]
+pub(crate) fn freed(state: u32) -> u32 {
+    debug_assert!(has_value(state));
+    match (state | 3).checked_add(1) {
+        Some(free) => free,
+        None => RETIRED,
+    }
+}
+
+/// A slot of an arena chunk.
+#[repr(C)]
+pub(crate) struct Slot<T> {
+    pub(crate) state: AtomicU32,
+    pub(crate) next: AtomicU32,
+    pub(crate) value: UnsafeCell<MaybeUninit<T>>,
+}
+
+impl<T> Slot<T> {
+    /// A FREE slot with generation 0, bit-for-bit what `alloc_zeroed` gives.
+    #[cfg_attr(not(loom), allow(dead_code))]
+    pub(crate) fn new() -> Self {
+        Slot {
+            state: AtomicU32::new(0),
+            next: AtomicU32::new(0),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    /// A shared reference to the value.
+    ///
+    /// # Safety
+    /// The value must be initialised, and must stay initialised and unmoved for `'a`.
+    #[inline(always)]
+    pub(crate) unsafe fn value_ref<'a>(&self) -> &'a T {
+        // SAFETY: the caller guarantees the cell is initialised for 'a; the returned
+        // reference does not outlive the value (the caller's contract), and nobody writes it
+        // meanwhile (writers own the slot exclusively, which excludes every reader).
+        self.value.with(|p| unsafe { &*(*p).as_ptr() })
+    }
+
+    /// A unique reference to the value.
+    ///
+    /// # Safety
+    /// The value must be initialised and nobody else may access it for `'a`.
+    #[inline(always)]
+    pub(crate) unsafe fn value_mut<'a>(&self) -> &'a mut T {
+        // SAFETY: as the caller guarantees, initialised and exclusively ours for 'a.
+        self.value.with_mut(|p| unsafe { &mut *(*p).as_mut_ptr() })
+    }
+
+    /// Writes a value into a FREE slot the caller owns.
+    ///
+    /// # Safety
+    /// The caller owns the slot exclusively and its value cell is uninitialised.
+    #[inline(always)]
+    pub(crate) unsafe fn write(&self, value: T) {
+        // SAFETY: exclusive ownership of the slot, per the caller.
+        self.value.with_mut(|p| unsafe { (*p).write(value) });
+    }
+
+    /// Moves the value out.
+    ///
+    /// # Safety
+    /// The value is initialised, the caller owns the slot exclusively, and treats the cell as
+    /// uninitialised afterwards.
+    #[inline(always)]
+    pub(crate) unsafe fn read(&self) -> T {
+        // SAFETY: initialised and exclusively ours, per the caller.
+        self.value.with_mut(|p| unsafe { (*p).assume_init_read() })
+    }
+
+    /// Drops the value in place.
+    ///
+    /// # Safety
+    /// As for [`read`](Slot::read).
+    #[inline(always)]
+    pub(crate) unsafe fn drop_value(&self) {
+        // SAFETY: initialised and exclusively ours, per the caller.
+        self.value.with_mut(|p| unsafe { (*p).assume_init_drop() });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_machine_counts_up_and_retires_on_wrap() {
+        let free = 0u32;
+        let occ = free + 1;
+        assert!(is_occupied(occ) && has_value(occ));
+        let rem = removed(occ);
+        assert!(has_value(rem) && !is_occupied(rem) && !is_free(rem));
+        assert_eq!(freed(rem), 4);
+        assert_eq!(freed(occ), 4);
+        assert!(is_free(freed(rem)));
+        // The last occupied generation before the counter wraps.
+        let last = u32::MAX - 2;
+        assert!(is_occupied(last));
+        assert_eq!(freed(last), RETIRED);
+        assert_eq!(freed(removed(last)), RETIRED);
+        assert!(!is_free(RETIRED) && !has_value(RETIRED));
+    }
+
+    #[test]
+    fn metadata_is_eight_bytes() {
+        assert_eq!(core::mem::size_of::<Slot<[u64; 4]>>(), 8 + 32);
+        assert_eq!(core::mem::size_of::<Slot<u32>>(), 8 + 4);
+        assert_eq!(core::mem::size_of::<Slot<()>>(), 8);
+    }
+}
