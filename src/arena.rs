@@ -9,7 +9,7 @@ use crate::iter::{Cursor, Drain, Iter, IterMut};
 use crate::key::Key;
 use crate::local;
 use crate::reclaim::{Gate, RetireStack};
-use crate::slot::{self, Slot};
+use crate::slot::{self, SlotRef};
 use crate::sync::{Arc, Ordering};
 use core::fmt;
 use core::marker::PhantomData;
@@ -32,25 +32,23 @@ pub(crate) struct Inner<T> {
 }
 
 impl<T> Inner<T> {
-    /// The slot for FREE index `index`, which the caller owns, and the key an insertion there
-    /// publishes. `None` if the index cannot be backed by memory (a `T` so large that its
-    /// chunk's size overflows `isize`).
+    /// The slot for FREE slot `(index, state)`, which the caller owns, and the key an
+    /// insertion there publishes. `None` if the index cannot be backed by memory (a `T` so
+    /// large that its chunk's size overflows `isize`).
     #[inline(always)]
-    pub(crate) fn prepare(&self, index: u32) -> Option<(&Slot<T>, Key)> {
+    pub(crate) fn prepare(&self, index: u32, state: u32) -> Option<(SlotRef<'_, T>, Key)> {
         let slot = self.dir.slot_or_alloc(index)?;
-        // Relaxed: we own the slot; its last state write reached us through the free list's
-        // Release/Acquire, the `&mut` that freed it, or the chunk's publication.
-        let state = slot.state.load(Ordering::Relaxed);
-        debug_assert!(
-            slot::is_free(state),
-            "index {index} handed out in state {state}"
-        );
-        Some((slot, Key::new(index, state + 1)))
+        // The owner knows the state, so there is no load of a possibly cold (or never
+        // touched) state word here; debug builds check it. The last write of that state
+        // reached us through the free list's Release/Acquire, the `&mut` that freed the
+        // slot, or the chunk's publication.
+        debug_assert_eq!(slot.state.load(Ordering::Relaxed), state, "slot {index}");
+        Some((slot, Key::new(index, slot::occupied(state))))
     }
 
     /// Writes and publishes a value in a slot returned by [`prepare`](Inner::prepare).
     #[inline(always)]
-    pub(crate) fn publish(slot: &Slot<T>, key: Key, value: T) {
+    pub(crate) fn publish(slot: SlotRef<'_, T>, key: Key, value: T) {
         // SAFETY: the slot is FREE and ours (from `prepare`), so its cell is uninitialised
         // and no one else touches it.
         unsafe { slot.write(value) };
@@ -102,28 +100,50 @@ pub struct Arena<T> {
 /// Configures an [`Arena`] before it is built: initial capacity and a cap on slots.
 ///
 /// ```
-/// let arena = epoch_arena::Arena::builder().capacity(1000).max_slots(2).build();
-/// assert!(arena.capacity() >= 1000);
+/// let big = epoch_arena::Arena::<u64>::builder().capacity(1000).build();
+/// assert!(big.capacity() >= 1000);
+///
+/// let arena = epoch_arena::Arena::builder().max_slots(2).build();
 /// assert!(arena.try_insert('a').is_ok());
 /// assert!(arena.try_insert('b').is_ok());
 /// assert_eq!(arena.try_insert('c'), Err('c')); // the key space is full
 /// ```
-#[derive(Debug, Clone)]
-pub struct Builder {
+pub struct Builder<T> {
     capacity: usize,
     max_slots: u32,
+    _value: PhantomData<fn() -> T>,
 }
 
-impl Default for Builder {
-    fn default() -> Self {
+impl<T> Clone for Builder<T> {
+    fn clone(&self) -> Self {
         Builder {
-            capacity: 0,
-            max_slots: MAX_SLOTS,
+            capacity: self.capacity,
+            max_slots: self.max_slots,
+            _value: PhantomData,
         }
     }
 }
 
-impl Builder {
+impl<T> fmt::Debug for Builder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("capacity", &self.capacity)
+            .field("max_slots", &self.max_slots)
+            .finish()
+    }
+}
+
+impl<T: Send + Sync> Default for Builder<T> {
+    fn default() -> Self {
+        Builder {
+            capacity: 0,
+            max_slots: MAX_SLOTS,
+            _value: PhantomData,
+        }
+    }
+}
+
+impl<T: Send + Sync> Builder<T> {
     /// Allocates chunks for at least `slots` slots up front (capped at `max_slots`).
     pub fn capacity(mut self, slots: usize) -> Self {
         self.capacity = slots;
@@ -131,14 +151,14 @@ impl Builder {
     }
 
     /// Caps the number of slots (and so of live values plus values waiting for
-    /// reclamation). At most, and by default, [`MAX_SLOTS`](crate::MAX_SLOTS).
+    /// reclamation). By default (and at most) [`MAX_SLOTS`](crate::MAX_SLOTS).
     pub fn max_slots(mut self, max_slots: u32) -> Self {
-        self.max_slots = max_slots.min(MAX_SLOTS);
+        self.max_slots = max_slots;
         self
     }
 
     /// Builds the arena.
-    pub fn build<T: Send + Sync>(self) -> Arena<T> {
+    pub fn build(self) -> Arena<T> {
         let inner = Inner {
             dir: ChunkDir::new(),
             shared: Arc::new(Shared {
@@ -190,19 +210,6 @@ pub struct Stats {
     pub pending_reclamation: usize,
 }
 
-impl Arena<()> {
-    /// A [`Builder`] for capacity and a cap on slots; the value type is chosen by
-    /// [`Builder::build`].
-    ///
-    /// ```
-    /// let arena = epoch_arena::Arena::builder().capacity(64).build::<String>();
-    /// assert!(arena.capacity() >= 64);
-    /// ```
-    pub fn builder() -> Builder {
-        Builder::default()
-    }
-}
-
 impl<T: Send + Sync> Default for Arena<T> {
     fn default() -> Self {
         Arena::new()
@@ -219,6 +226,20 @@ impl<T: Send + Sync> Arena<T> {
     /// ```
     pub fn new() -> Self {
         Builder::default().build()
+    }
+
+    /// A [`Builder`] for capacity and a cap on slots.
+    ///
+    /// ```
+    /// use epoch_arena::Arena;
+    ///
+    /// let arena = Arena::<String>::builder().capacity(64).build();
+    /// assert!(arena.capacity() >= 64);
+    /// let inferred = Arena::builder().max_slots(8).build();
+    /// inferred.insert(1u8);
+    /// ```
+    pub fn builder() -> Builder<T> {
+        Builder::default()
     }
 
     /// An empty arena with chunks for at least `slots` values already allocated.
@@ -265,10 +286,10 @@ impl<T: Send + Sync> Arena<T> {
     #[inline]
     pub fn try_insert(&self, value: T) -> Result<Key, T> {
         let shared = &self.inner.shared;
-        let Some(index) = local::take_index(shared) else {
+        let Some((index, state)) = local::take_index(shared) else {
             return Err(value);
         };
-        match self.inner.prepare(index) {
+        match self.inner.prepare(index, state) {
             Some((slot, key)) => {
                 Inner::publish(slot, key, value);
                 Ok(key)
@@ -295,10 +316,10 @@ impl<T: Send + Sync> Arena<T> {
     /// ```
     pub fn insert_with(&self, f: impl FnOnce(Key) -> T) -> Key {
         let shared = &self.inner.shared;
-        let Some(index) = local::take_index(shared) else {
+        let Some((index, state)) = local::take_index(shared) else {
             full(self.max_slots())
         };
-        let Some((slot, key)) = self.inner.prepare(index) else {
+        let Some((slot, key)) = self.inner.prepare(index, state) else {
             local::unbackable_index(shared);
             full(self.max_slots())
         };
@@ -306,13 +327,18 @@ impl<T: Send + Sync> Arena<T> {
         struct Untake<'a> {
             shared: &'a Arc<Shared>,
             index: u32,
+            state: u32,
         }
         impl Drop for Untake<'_> {
             fn drop(&mut self) {
-                local::untake_index(self.shared, self.index);
+                local::untake_index(self.shared, self.index, self.state);
             }
         }
-        let untake = Untake { shared, index };
+        let untake = Untake {
+            shared,
+            index,
+            state,
+        };
         let value = f(key);
         core::mem::forget(untake);
         Inner::publish(slot, key, value);
@@ -400,9 +426,9 @@ impl<T: Send + Sync> Arena<T> {
             return false;
         }
         local::count_removed(&self.inner.shared);
-        if self.inner.retire.push(&slot.next, key.index()) {
+        if self.inner.retire.push(slot.next, key.index()) {
             let guard = crossbeam_epoch::pin();
-            self.inner.defer_shared_retired(&guard);
+            Inner::defer_shared_retired(&self.inner, &guard);
         }
         true
     }
@@ -429,7 +455,7 @@ impl<T: Send + Sync> Arena<T> {
     /// ```
     pub fn flush(&self) {
         let guard = crossbeam_epoch::pin();
-        self.inner.defer_shared_retired(&guard);
+        Inner::defer_shared_retired(&self.inner, &guard);
         guard.flush();
     }
 
@@ -563,7 +589,7 @@ impl<T: Send + Sync> Arena<T> {
         slot.state.store(next, Ordering::Relaxed);
         // SAFETY: OCCUPIED and exclusively ours (`&mut self`); the state now says FREE.
         let value = unsafe { slot.read() };
-        local::free_index(&inner.shared, key.index(), next != slot::RETIRED);
+        local::free_index(&inner.shared, key.index(), next);
         Some(value)
     }
 
@@ -610,7 +636,7 @@ impl<T: Send + Sync> Arena<T> {
             }
             let next = slot::freed(state);
             slot.state.store(next, Ordering::Relaxed);
-            sink.free(index, next != slot::RETIRED);
+            sink.free(index, next);
             // SAFETY: initialised and ours; the state already says FREE, so a panic here
             // leaves nothing to drop twice.
             unsafe { slot.drop_value() };
@@ -665,16 +691,16 @@ impl<'a> FreeSink<'a> {
         }
     }
 
-    /// Records a removed value; `reusable` is false for a slot that just retired.
-    pub(crate) fn free(&mut self, index: u32, reusable: bool) {
+    /// Records a removed value whose slot now has FREE `state` (or just retired).
+    pub(crate) fn free(&mut self, index: u32, state: u32) {
         self.count += 1;
-        if reusable {
+        if state != slot::RETIRED {
             if self.batch.is_full() {
                 self.shared
                     .pool
                     .give_back(core::mem::replace(&mut self.batch, IndexBatch::new()));
             }
-            self.batch.push(index);
+            self.batch.push(index, state);
         }
     }
 }

@@ -20,7 +20,7 @@
 //!    Indices at or beyond `max_slots` do not exist; the counter may run past it harmlessly
 //!    (it is a `u64`).
 //!
-//! A batch on the stack holds FREE slots only: a removed slot reaches the stack through the
+//! A batch on the stack holds FREE slots only, each with its current state: a removed slot reaches the stack through the
 //! reclamation path (`reclaim.rs`) after its grace period and after its value was dropped,
 //! and the pushing CAS (`Release`) publishes those writes to whoever pops it (`Acquire`).
 
@@ -30,18 +30,21 @@ use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned};
 /// Indices per batch: the unit of refill, of return and of retirement.
 pub(crate) const BATCH: usize = if cfg!(loom) { 2 } else { 64 };
 
-/// Up to [`BATCH`] slot indices, used as a stack.
+/// Up to [`BATCH`] slots, as `(index, state)` pairs, used as a stack.
+///
+/// The owner of a FREE or REMOVED slot knows its state, so the batch carries it: whoever
+/// takes the slot next stores the next state without loading the (likely cold) state word.
 #[derive(Clone)]
 pub(crate) struct IndexBatch {
     len: u32,
-    indices: [u32; BATCH],
+    entries: [(u32, u32); BATCH],
 }
 
 impl IndexBatch {
     pub(crate) const fn new() -> Self {
         IndexBatch {
             len: 0,
-            indices: [0; BATCH],
+            entries: [(0, 0); BATCH],
         }
     }
 
@@ -60,34 +63,34 @@ impl IndexBatch {
         self.len as usize == BATCH
     }
 
-    /// Adds an index; the caller checks `is_full` first.
+    /// Adds a slot and its state; the caller checks `is_full` first.
     #[inline(always)]
-    pub(crate) fn push(&mut self, index: u32) {
-        self.indices[self.len as usize] = index;
+    pub(crate) fn push(&mut self, index: u32, state: u32) {
+        self.entries[self.len as usize] = (index, state);
         self.len += 1;
     }
 
     #[inline(always)]
-    pub(crate) fn pop(&mut self) -> Option<u32> {
+    pub(crate) fn pop(&mut self) -> Option<(u32, u32)> {
         if self.len == 0 {
             return None;
         }
         self.len -= 1;
-        Some(self.indices[self.len as usize])
+        Some(self.entries[self.len as usize])
     }
 
     #[inline]
-    pub(crate) fn as_slice(&self) -> &[u32] {
-        &self.indices[..self.len as usize]
+    pub(crate) fn as_slice(&self) -> &[(u32, u32)] {
+        &self.entries[..self.len as usize]
     }
 
-    /// A batch holding `start..end` (at most `BATCH` indices), highest on top.
+    /// A batch of the fresh slots `start..end` (at most `BATCH`, state 0), lowest on top.
     pub(crate) fn from_range(start: u32, end: u32) -> Self {
         debug_assert!(end > start && (end - start) as usize <= BATCH);
         let mut b = IndexBatch::new();
         // Pop order ascends, so consecutive inserts fill consecutive slots.
         for i in (start..end).rev() {
-            b.push(i);
+            b.push(i, 0);
         }
         b
     }
@@ -217,6 +220,17 @@ impl IndexPool {
             .map(|(s, e)| IndexBatch::from_range(s, e))
     }
 
+    /// A batch with at least one free slot, reserving as few fresh slots as possible (for
+    /// callers without a cache to keep the rest in).
+    pub(crate) fn refill_one(&self) -> Option<IndexBatch> {
+        if !self.free_is_empty() {
+            if let Some(batch) = self.pop(&epoch::pin()) {
+                return Some(batch);
+            }
+        }
+        self.reserve(1).map(|(s, e)| IndexBatch::from_range(s, e))
+    }
+
     /// Returns a batch of FREE indices (possibly empty) to the pool.
     pub(crate) fn give_back(&self, batch: IndexBatch) {
         if !batch.is_empty() {
@@ -258,9 +272,9 @@ mod tests {
         pool.push(IndexBatch::from_range(0, 3));
         pool.push(IndexBatch::from_range(10, 12));
         let g = epoch::pin();
-        assert_eq!(pool.pop(&g).unwrap().as_slice(), &[11, 10]);
+        assert_eq!(pool.pop(&g).unwrap().as_slice(), &[(11, 0), (10, 0)]);
         pool.push(IndexBatch::from_range(20, 21));
-        assert_eq!(pool.pop(&g).unwrap().as_slice(), &[20]);
+        assert_eq!(pool.pop(&g).unwrap().as_slice(), &[(20, 0)]);
         drop(g);
         // One node left; Drop frees it (miri checks for the leak).
     }

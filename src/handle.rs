@@ -71,15 +71,15 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     }
 
     #[inline(always)]
-    fn take_index(&mut self) -> Option<u32> {
-        if let Some(index) = self.free.pop() {
-            return Some(index);
+    fn take_index(&mut self) -> Option<(u32, u32)> {
+        if let Some(taken) = self.free.pop() {
+            return Some(taken);
         }
         self.refill()
     }
 
     #[cold]
-    fn refill(&mut self) -> Option<u32> {
+    fn refill(&mut self) -> Option<(u32, u32)> {
         self.free = self.arena.inner.shared.pool.refill()?;
         self.free.pop()
     }
@@ -113,10 +113,10 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     /// ```
     #[inline]
     pub fn try_insert(&mut self, value: T) -> Result<Key, T> {
-        let Some(index) = self.take_index() else {
+        let Some((index, state)) = self.take_index() else {
             return Err(value);
         };
-        let Some((slot, key)) = self.arena.inner.prepare(index) else {
+        let Some((slot, key)) = self.arena.inner.prepare(index, state) else {
             return Err(value);
         };
         Inner::publish(slot, key, value);
@@ -137,25 +137,27 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     /// assert_eq!(arena.get(key, &epoch_arena::pin()), Some(&key.index()));
     /// ```
     pub fn insert_with(&mut self, f: impl FnOnce(Key) -> T) -> Key {
-        let Some(index) = self.take_index() else {
+        let Some((index, state)) = self.take_index() else {
             full(self.arena.max_slots())
         };
-        let Some((slot, key)) = self.arena.inner.prepare(index) else {
+        let Some((slot, key)) = self.arena.inner.prepare(index, state) else {
             full(self.arena.max_slots())
         };
         /// Puts the index back if `f` unwinds (there is room: we just popped it).
         struct PutBack<'b> {
             free: &'b mut IndexBatch,
             index: u32,
+            state: u32,
         }
         impl Drop for PutBack<'_> {
             fn drop(&mut self) {
-                self.free.push(self.index);
+                self.free.push(self.index, self.state);
             }
         }
         let put_back = PutBack {
             free: &mut self.free,
             index,
+            state,
         };
         let value = f(key);
         core::mem::forget(put_back);
@@ -194,7 +196,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
             return false;
         }
         self.cell.add_removed_owned(1);
-        self.retired.push(key.index());
+        self.retired.push(key.index(), slot::removed(generation));
         if self.retired.is_full() {
             self.hand_off();
         }
@@ -205,7 +207,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     fn hand_off(&mut self) {
         let batch = core::mem::replace(&mut self.retired, IndexBatch::new());
         let guard = crossbeam_epoch::pin();
-        self.arena.inner.defer_reclaim(batch, &guard);
+        Inner::defer_reclaim(&self.arena.inner, batch, &guard);
     }
 
     /// Hands pending removals to the epoch collector and returns unused free slots to the

@@ -4,7 +4,7 @@ use crate::arena::{Arena, FreeSink, Inner};
 use crate::chunk::{chunk_start, locate, ChunkDir};
 use crate::guard::Guard;
 use crate::key::Key;
-use crate::slot::{self, Slot};
+use crate::slot::{self, SlotRef};
 use crate::sync::Ordering;
 use core::fmt;
 use core::marker::PhantomData;
@@ -22,15 +22,18 @@ impl Cursor {
     }
 
     #[inline]
-    pub(crate) fn next_slot<'d, T>(&mut self, dir: &'d ChunkDir<T>) -> Option<(u32, &'d Slot<T>)> {
+    pub(crate) fn next_slot<'d, T>(
+        &mut self,
+        dir: &'d ChunkDir<T>,
+    ) -> Option<(u32, SlotRef<'d, T>)> {
         while self.next < self.end {
             let (chunk, offset) = locate(self.next as u32);
             match dir.chunk(chunk) {
                 None => self.next = chunk_start(chunk + 1),
-                Some(slots) => {
+                Some(c) => {
                     let index = self.next as u32;
                     self.next += 1;
-                    return Some((index, &slots[offset]));
+                    return Some((index, c.slot(offset)));
                 }
             }
         }
@@ -163,7 +166,7 @@ impl<T> Iterator for Drain<'_, T> {
             if slot::is_occupied(state) {
                 let next = slot::freed(state);
                 slot.state.store(next, Ordering::Relaxed);
-                self.sink.free(index, next != slot::RETIRED);
+                self.sink.free(index, next);
                 // SAFETY: OCCUPIED and exclusively ours (the arena is borrowed mutably); the
                 // state says FREE now, so the value is moved out exactly once.
                 return Some((Key::new(index, state), unsafe { slot.read() }));

@@ -43,13 +43,28 @@ impl Drop for LocalCache {
     }
 }
 
+#[cfg(not(loom))]
+thread_local! {
+    static LOCAL: RefCell<Option<LocalCache>> = const { RefCell::new(None) };
+}
+
+#[cfg(loom)]
 thread_local! {
     static LOCAL: RefCell<Option<LocalCache>> = RefCell::new(None);
 }
 
 /// Runs `f` on this thread's cache bound to `shared`; `None` if the cache is unavailable.
+///
+/// Under loom the cache is always unavailable: loom keeps mock thread-locals in a
+/// `HashMap` and destroys them in its randomly seeded order, so this cache's destructor
+/// and crossbeam-epoch's would swap places between executions and loom would report the
+/// model as non-deterministic. The fallback paths use the same pool operations, which the
+/// `Handle` models cover; the cache itself is single-threaded code.
 #[inline]
 fn with_cache<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalCache) -> R) -> Option<R> {
+    if cfg!(loom) {
+        return None;
+    }
     LOCAL
         .try_with(|local| {
             let mut local = local.try_borrow_mut().ok()?;
@@ -69,9 +84,10 @@ fn with_cache<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalCache) -> R) -> 
         .flatten()
 }
 
-/// Takes a free index for an insertion and counts it; `None` when the key space is full.
+/// Takes a free slot `(index, state)` for an insertion and counts it; `None` when the key
+/// space is full.
 #[inline]
-pub(crate) fn take_index(shared: &Arc<Shared>) -> Option<u32> {
+pub(crate) fn take_index(shared: &Arc<Shared>) -> Option<(u32, u32)> {
     let fast = with_cache(shared, |cache| {
         let index = match cache.free.pop() {
             Some(i) => i,
@@ -90,34 +106,35 @@ pub(crate) fn take_index(shared: &Arc<Shared>) -> Option<u32> {
 }
 
 #[cold]
-fn take_index_slow(shared: &Shared) -> Option<u32> {
-    let index = match shared.pool.reserve(1) {
-        Some((start, _)) => start,
-        None => {
-            let mut batch = shared.pool.refill()?;
-            let index = batch.pop()?;
-            shared.pool.give_back(batch);
-            index
-        }
-    };
+fn take_index_slow(shared: &Shared) -> Option<(u32, u32)> {
+    let mut batch = shared.pool.refill_one()?;
+    let taken = batch.pop()?;
+    shared.pool.give_back(batch);
     shared.counters.add_inserted_shared(1);
-    Some(index)
+    Some(taken)
 }
 
 /// Undoes [`take_index`] for an insertion that did not happen.
-pub(crate) fn untake_index(shared: &Arc<Shared>, index: u32) {
+pub(crate) fn untake_index(shared: &Arc<Shared>, index: u32, state: u32) {
+    let counted = with_cache(shared, |cache| cache.cell().add_inserted_owned(-1));
+    if counted.is_none() {
+        shared.counters.add_inserted_shared(-1);
+    }
+    return_free(shared, index, state);
+}
+
+/// Puts FREE slot `(index, state)` into this thread's cache, or back into the pool.
+fn return_free(shared: &Arc<Shared>, index: u32, state: u32) {
     let done = with_cache(shared, |cache| {
-        cache.cell().add_inserted_owned(-1);
         if cache.free.is_full() {
             let full = core::mem::replace(&mut cache.free, IndexBatch::new());
             shared.pool.give_back(full);
         }
-        cache.free.push(index);
+        cache.free.push(index, state);
     });
     if done.is_none() {
-        shared.counters.add_inserted_shared(-1);
         let mut batch = IndexBatch::new();
-        batch.push(index);
+        batch.push(index, state);
         shared.pool.give_back(batch);
     }
 }
@@ -125,18 +142,19 @@ pub(crate) fn untake_index(shared: &Arc<Shared>, index: u32) {
 /// Counts a removal through this thread's cell if the cache is bound to `shared`.
 #[inline]
 pub(crate) fn count_removed(shared: &Arc<Shared>) {
-    let done = LOCAL
-        .try_with(|local| match local.try_borrow() {
-            Ok(local) => match &*local {
-                Some(c) if Arc::ptr_eq(&c.shared, shared) => {
-                    c.cell().add_removed_owned(1);
-                    true
-                }
-                _ => false,
-            },
-            Err(_) => false,
-        })
-        .unwrap_or(false);
+    let done = !cfg!(loom)
+        && LOCAL
+            .try_with(|local| match local.try_borrow() {
+                Ok(local) => match &*local {
+                    Some(c) if Arc::ptr_eq(&c.shared, shared) => {
+                        c.cell().add_removed_owned(1);
+                        true
+                    }
+                    _ => false,
+                },
+                Err(_) => false,
+            })
+            .unwrap_or(false);
     if !done {
         shared.counters.add_removed_shared(1);
     }
@@ -148,25 +166,13 @@ pub(crate) fn unbackable_index(shared: &Shared) {
     shared.counters.add_inserted_shared(-1);
 }
 
-/// Returns an index freed through `&mut` (counted as removed and reclaimed) to this
-/// thread's cache, or to the pool. A `reusable == false` index (just retired) is only
-/// counted.
-pub(crate) fn free_index(shared: &Arc<Shared>, index: u32, reusable: bool) {
+/// Takes care of a slot freed through `&mut`: counts it as removed and reclaimed, and
+/// returns it (with its new FREE `state`) to this thread's cache or to the pool, unless it
+/// just retired.
+pub(crate) fn free_index(shared: &Arc<Shared>, index: u32, state: u32) {
     shared.counters.add_removed_shared(1);
     shared.counters.add_reclaimed(1);
-    if !reusable {
-        return;
-    }
-    let done = with_cache(shared, |cache| {
-        if cache.free.is_full() {
-            let full = core::mem::replace(&mut cache.free, IndexBatch::new());
-            shared.pool.give_back(full);
-        }
-        cache.free.push(index);
-    });
-    if done.is_none() {
-        let mut batch = IndexBatch::new();
-        batch.push(index);
-        shared.pool.give_back(batch);
+    if state != crate::slot::RETIRED {
+        return_free(shared, index, state);
     }
 }

@@ -43,7 +43,7 @@
 
 use crate::arena::Inner;
 use crate::free_list::{IndexBatch, BATCH};
-use crate::slot::{self, Slot};
+use crate::slot::{self, SlotRef};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Backoff, Ordering};
 use crossbeam_epoch::Guard;
 
@@ -144,11 +144,11 @@ impl RetireStack {
 
 impl<T: Send + Sync> Inner<T> {
     /// Hands a batch of REMOVED indices to the epoch collector.
-    pub(crate) fn defer_reclaim(self: &Arc<Self>, batch: IndexBatch, guard: &Guard) {
+    pub(crate) fn defer_reclaim(this: &Arc<Self>, batch: IndexBatch, guard: &Guard) {
         if batch.is_empty() {
             return;
         }
-        let inner = Arc::clone(self);
+        let inner = Arc::clone(this);
         // SAFETY: `defer_unchecked` lifts the `Send + 'static` bounds of `defer`.
         // * Send: the closure holds an `Arc<Inner<T>>` and indices; `Inner<T>` is Send + Sync
         //   because `T: Send + Sync`, so running it (dropping `T`s) on another thread is fine.
@@ -161,20 +161,22 @@ impl<T: Send + Sync> Inner<T> {
     }
 
     /// Takes the shared retire stack and defers it, whatever its size.
-    pub(crate) fn defer_shared_retired(self: &Arc<Self>, guard: &Guard) {
-        let mut link = self.retire.take();
+    pub(crate) fn defer_shared_retired(this: &Arc<Self>, guard: &Guard) {
+        let mut link = this.retire.take();
         let mut batch = IndexBatch::new();
         while link != 0 {
             let index = link - 1;
-            let slot = self.slot_of_removed(index);
-            // Relaxed: the swap in `take` acquired every pusher's link store.
+            let slot = this.slot_of_removed(index);
+            // Relaxed: the swap in `take` acquired every pusher's link store, and each
+            // pusher's state CAS came before its push.
             link = slot.next.load(Ordering::Relaxed);
-            batch.push(index);
+            batch.push(index, slot.state.load(Ordering::Relaxed));
             if batch.is_full() {
-                self.defer_reclaim(core::mem::replace(&mut batch, IndexBatch::new()), guard);
+                let full = core::mem::replace(&mut batch, IndexBatch::new());
+                Inner::defer_reclaim(this, full, guard);
             }
         }
-        self.defer_reclaim(batch, guard);
+        Inner::defer_reclaim(this, batch, guard);
     }
 
     /// The deferred closure: drop, free, return to the pool.
@@ -183,27 +185,30 @@ impl<T: Send + Sync> Inner<T> {
             return;
         }
         let mut freed = IndexBatch::new();
-        for &index in batch.as_slice() {
+        for &(index, state) in batch.as_slice() {
             let slot = self.slot_of_removed(index);
-            // Relaxed: the remover's CAS, and the inserter's value write before it, happen
-            // before this closure (crossbeam's deferral synchronises deferrer and runner).
-            let state = slot.state.load(Ordering::Relaxed);
+            // The batch carries the REMOVED state the remover's CAS stored; the remover's
+            // CAS, and the inserter's value write before it, happen before this closure
+            // (crossbeam's deferral synchronises deferrer and runner).
+            debug_assert_eq!(slot.state.load(Ordering::Relaxed), state);
             debug_assert!(slot::has_value(state) && !slot::is_occupied(state));
-            let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                // SAFETY: REMOVED: initialised, and its grace period is over, so no reader
-                // holds a reference; this batch is the slot's only owner.
-                unsafe { slot.drop_value() }
-            }));
-            if let Err(payload) = dropped {
-                // Dropping a payload can panic too; leaking it cannot.
-                core::mem::forget(payload);
+            if core::mem::needs_drop::<T>() {
+                let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    // SAFETY: REMOVED: initialised, and its grace period is over, so no
+                    // reader holds a reference; this batch is the slot's only owner.
+                    unsafe { slot.drop_value() }
+                }));
+                if let Err(payload) = dropped {
+                    // Dropping a payload can panic too; leaking it cannot.
+                    core::mem::forget(payload);
+                }
             }
             let next = slot::freed(state);
             // Relaxed: the free-list push below publishes it to the next owner; concurrent
             // `get`s only compare it (it never equals an OCCUPIED generation they hold).
             slot.state.store(next, Ordering::Relaxed);
             if next != slot::RETIRED {
-                freed.push(index);
+                freed.push(index, next);
             }
         }
         self.shared.counters.add_reclaimed(batch.len() as isize);
@@ -211,7 +216,7 @@ impl<T: Send + Sync> Inner<T> {
         self.gate.exit();
     }
 
-    fn slot_of_removed(&self, index: u32) -> &Slot<T> {
+    fn slot_of_removed(&self, index: u32) -> SlotRef<'_, T> {
         match self.dir.slot(index) {
             Some(slot) => slot,
             None => unreachable!("a removed slot lives in an allocated chunk"),

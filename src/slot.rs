@@ -1,4 +1,4 @@
-//! One slot: a 32-bit state word, a 32-bit link, and the value.
+//! A slot: a 32-bit state word, a 32-bit link, and the value, each in its own array.
 //!
 //! # The state word
 //!
@@ -25,17 +25,22 @@
 //! stale key can never match again: no ABA, ever. Each slot serves 2^30 insertions before it
 //! retires.
 //!
-//! `state` is zero in freshly zeroed memory, which is FREE: chunks come from
-//! `alloc_zeroed` and need no initialisation pass.
+//! Whoever owns a FREE or REMOVED slot also knows its state: batches of free and retired
+//! slots carry `(index, state)` pairs (see `free_list.rs`), so inserting and reclaiming
+//! *store* the next state without first loading a cold state word.
 //!
 //! # The link
 //!
-//! `next` threads REMOVED slots into the arena's shared retire stack (see
-//! `reclaim.rs`); it holds `index + 1` of the next slot, `0` for the end. It is only touched by
-//! the thread that owns the REMOVED slot and by the thread that takes the whole stack.
+//! `next` threads REMOVED slots into the arena's shared retire stack (see `reclaim.rs`); it
+//! holds `index + 1` of the next slot, `0` for the end. Only the thread that removed the slot
+//! and the thread that takes the whole stack touch it.
 //!
-//! With the link, a slot carries 8 bytes of metadata next to its value (4 + 4, and no more
-//! padding than `T`'s own alignment beyond 4 demands).
+//! # Layout
+//!
+//! A chunk keeps three arrays: all states, then all links, then all values (see
+//! `chunk.rs`). Validating a key touches the dense state array (4 bytes a slot: 16 slots a
+//! cache line), the value array is laid out exactly like a `[T]` so a value never straddles
+//! more cache lines than in a `Vec<T>`, and the metadata is 8 bytes a slot in all.
 
 use crate::sync::{AtomicU32, UnsafeCell};
 use core::mem::MaybeUninit;
@@ -78,33 +83,36 @@ pub(crate) fn freed(state: u32) -> u32 {
     }
 }
 
-/// A slot of an arena chunk.
-#[repr(C)]
-pub(crate) struct Slot<T> {
-    pub(crate) state: AtomicU32,
-    pub(crate) next: AtomicU32,
-    pub(crate) value: UnsafeCell<MaybeUninit<T>>,
+/// FREE → OCCUPIED.
+#[inline(always)]
+pub(crate) fn occupied(free: u32) -> u32 {
+    debug_assert!(is_free(free));
+    free + 1
 }
 
-impl<T> Slot<T> {
-    /// A FREE slot with generation 0, bit-for-bit what `alloc_zeroed` gives.
-    #[cfg_attr(not(loom), allow(dead_code))]
-    pub(crate) fn new() -> Self {
-        Slot {
-            state: AtomicU32::new(0),
-            next: AtomicU32::new(0),
-            value: UnsafeCell::new(MaybeUninit::uninit()),
-        }
-    }
+/// One slot's parts, borrowed from its chunk.
+pub(crate) struct SlotRef<'a, T> {
+    pub(crate) state: &'a AtomicU32,
+    pub(crate) next: &'a AtomicU32,
+    pub(crate) value: &'a UnsafeCell<MaybeUninit<T>>,
+}
 
+impl<T> Clone for SlotRef<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for SlotRef<'_, T> {}
+
+impl<'a, T> SlotRef<'a, T> {
     /// A shared reference to the value.
     ///
     /// # Safety
-    /// The value must be initialised, and must stay initialised and unmoved for `'a`.
+    /// The value must be initialised, and must stay initialised and unmoved for `'b`.
     #[inline(always)]
-    pub(crate) unsafe fn value_ref<'a>(&self) -> &'a T {
-        // SAFETY: the caller guarantees the cell is initialised for 'a; the returned
-        // reference does not outlive the value (the caller's contract), and nobody writes it
+    pub(crate) unsafe fn value_ref<'b>(self) -> &'b T {
+        // SAFETY: the caller guarantees the cell is initialised for 'b; nobody writes it
         // meanwhile (writers own the slot exclusively, which excludes every reader).
         self.value.with(|p| unsafe { &*(*p).as_ptr() })
     }
@@ -112,10 +120,10 @@ impl<T> Slot<T> {
     /// A unique reference to the value.
     ///
     /// # Safety
-    /// The value must be initialised and nobody else may access it for `'a`.
+    /// The value must be initialised and nobody else may access it for `'b`.
     #[inline(always)]
-    pub(crate) unsafe fn value_mut<'a>(&self) -> &'a mut T {
-        // SAFETY: as the caller guarantees, initialised and exclusively ours for 'a.
+    pub(crate) unsafe fn value_mut<'b>(self) -> &'b mut T {
+        // SAFETY: as the caller guarantees, initialised and exclusively ours for 'b.
         self.value.with_mut(|p| unsafe { &mut *(*p).as_mut_ptr() })
     }
 
@@ -124,7 +132,7 @@ impl<T> Slot<T> {
     /// # Safety
     /// The caller owns the slot exclusively and its value cell is uninitialised.
     #[inline(always)]
-    pub(crate) unsafe fn write(&self, value: T) {
+    pub(crate) unsafe fn write(self, value: T) {
         // SAFETY: exclusive ownership of the slot, per the caller.
         self.value.with_mut(|p| unsafe { (*p).write(value) });
     }
@@ -135,7 +143,7 @@ impl<T> Slot<T> {
     /// The value is initialised, the caller owns the slot exclusively, and treats the cell as
     /// uninitialised afterwards.
     #[inline(always)]
-    pub(crate) unsafe fn read(&self) -> T {
+    pub(crate) unsafe fn read(self) -> T {
         // SAFETY: initialised and exclusively ours, per the caller.
         self.value.with_mut(|p| unsafe { (*p).assume_init_read() })
     }
@@ -143,9 +151,9 @@ impl<T> Slot<T> {
     /// Drops the value in place.
     ///
     /// # Safety
-    /// As for [`read`](Slot::read).
+    /// As for [`read`](SlotRef::read).
     #[inline(always)]
-    pub(crate) unsafe fn drop_value(&self) {
+    pub(crate) unsafe fn drop_value(self) {
         // SAFETY: initialised and exclusively ours, per the caller.
         self.value.with_mut(|p| unsafe { (*p).assume_init_drop() });
     }
@@ -158,7 +166,7 @@ mod tests {
     #[test]
     fn state_machine_counts_up_and_retires_on_wrap() {
         let free = 0u32;
-        let occ = free + 1;
+        let occ = occupied(free);
         assert!(is_occupied(occ) && has_value(occ));
         let rem = removed(occ);
         assert!(has_value(rem) && !is_occupied(rem) && !is_free(rem));
@@ -171,12 +179,5 @@ mod tests {
         assert_eq!(freed(last), RETIRED);
         assert_eq!(freed(removed(last)), RETIRED);
         assert!(!is_free(RETIRED) && !has_value(RETIRED));
-    }
-
-    #[test]
-    fn metadata_is_eight_bytes() {
-        assert_eq!(core::mem::size_of::<Slot<[u64; 4]>>(), 8 + 32);
-        assert_eq!(core::mem::size_of::<Slot<u32>>(), 8 + 4);
-        assert_eq!(core::mem::size_of::<Slot<()>>(), 8);
     }
 }

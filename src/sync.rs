@@ -33,9 +33,6 @@ mod imp {
             loom::thread::yield_now();
         }
     }
-
-    /// loom atomics cannot be made from zeroed memory, so chunks are built slot by slot.
-    pub(crate) const ZEROED_CHUNKS: bool = false;
 }
 
 #[cfg(not(loom))]
@@ -71,10 +68,6 @@ mod imp {
             f(self.0.get())
         }
     }
-
-    /// Chunks come from `alloc_zeroed`: an all-zero slot is a valid free slot, and the
-    /// kernel hands out zero pages lazily, so a large chunk costs nothing until it is used.
-    pub(crate) const ZEROED_CHUNKS: bool = true;
 }
 
 pub(crate) use imp::*;

@@ -47,7 +47,7 @@ fn stale_keys_stay_dead_after_reuse() {
             assert_eq!(arena.get(o, &guard), None);
             assert!(!arena.contains(o) && !arena.remove(o));
         }
-        assert!(old.last().map_or(true, |o| o.generation() < k.generation()));
+        assert!(old.last().is_none_or(|o| o.generation() < k.generation()));
         assert_eq!(arena.get(k, &guard), Some(&round));
         drop(guard);
         assert!(arena.remove(k));
@@ -148,11 +148,11 @@ fn removed_values_are_dropped_exactly_once_after_reclamation() {
     for &k in &keys[250..400] {
         assert!(arena.remove(k));
     }
-    assert!(reclaim_until(&arena, || log.dropped.load(Ordering::SeqCst) == 400));
+    assert!(reclaim_until(&arena, || log.count() == 400));
     assert_eq!(arena.stats().pending_reclamation, 0);
     assert_eq!(arena.len(), 100);
     drop(arena);
-    assert_eq!(log.dropped.load(Ordering::SeqCst), 500);
+    assert_eq!(log.count(), 500);
 }
 
 #[test]
@@ -167,14 +167,10 @@ fn a_guard_keeps_a_removed_value_alive() {
         arena.flush();
         pin().flush();
     }
-    assert_eq!(
-        log.dropped.load(Ordering::SeqCst),
-        0,
-        "dropped under a live guard"
-    );
+    assert_eq!(log.count(), 0, "dropped under a live guard");
     assert!(v.is_intact());
     drop(guard);
-    assert!(reclaim_until(&arena, || log.dropped.load(Ordering::SeqCst) == 1));
+    assert!(reclaim_until(&arena, || log.count() == 1));
 }
 
 #[test]
@@ -190,13 +186,13 @@ fn dropping_the_arena_drops_live_and_pending_values_once() {
     }
     arena.flush();
     drop(arena);
-    assert_eq!(log.dropped.load(Ordering::SeqCst), 300);
+    assert_eq!(log.count(), 300);
     drop(guard);
     // Deferred closures of the dropped arena now run and must not drop anything again.
     for _ in 0..200 {
         pin().flush();
     }
-    assert_eq!(log.dropped.load(Ordering::SeqCst), 300);
+    assert_eq!(log.count(), 300);
 }
 
 #[test]
@@ -208,11 +204,11 @@ fn mut_api_get_mut_take_retain_drain_clear() {
         .collect();
     arena.get_mut(keys[3]).unwrap().id += 0; // reachable mutably
     assert_eq!(arena.take(keys[0]).unwrap().id, 0);
-    assert_eq!(log.dropped.load(Ordering::SeqCst), 1);
+    assert_eq!(log.count(), 1);
     assert!(arena.take(keys[0]).is_none());
     arena.retain(|_, v| v.id % 2 == 1);
     assert_eq!(arena.len(), 50);
-    assert_eq!(log.dropped.load(Ordering::SeqCst), 50);
+    assert_eq!(log.count(), 50);
     let seen: Vec<u64> = arena.iter_mut().map(|(_, v)| v.id).collect();
     assert_eq!(seen, (0..100).filter(|i| i % 2 == 1).collect::<Vec<_>>());
     let mut drain = arena.drain();
@@ -221,11 +217,11 @@ fn mut_api_get_mut_take_retain_drain_clear() {
     drop(first);
     drop(drain); // drops the rest
     assert!(arena.is_empty());
-    assert_eq!(log.dropped.load(Ordering::SeqCst), 100);
+    assert_eq!(log.count(), 100);
     let k = arena.insert(Tracked::new(7, &log));
     arena.clear();
     assert!(!arena.contains(k));
-    assert_eq!(log.dropped.load(Ordering::SeqCst), 101);
+    assert_eq!(log.count(), 101);
     // Capacity is kept and slots are reused.
     let cap = arena.capacity();
     for i in 0..100 {
@@ -274,13 +270,13 @@ fn panicking_drop_in_clear_leaves_the_arena_consistent() {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| arena.clear()));
     assert!(r.is_err());
     // 0..=4 were dropped (4 panicked after counting); 5..10 are still there, intact.
-    assert_eq!(log.dropped.load(Ordering::SeqCst), 5);
+    assert_eq!(log.count(), 5);
     assert_eq!(arena.len(), 5);
     for (i, &k) in keys.iter().enumerate() {
         assert_eq!(arena.contains(k), i > 4);
     }
     arena.clear();
-    assert_eq!(log.dropped.load(Ordering::SeqCst), 10);
+    assert_eq!(log.count(), 10);
     assert!(arena.is_empty());
 }
 
@@ -294,7 +290,7 @@ fn panicking_drop_during_reclamation_is_contained() {
     for &k in &keys {
         arena.remove(k);
     }
-    assert!(reclaim_until(&arena, || log.dropped.load(Ordering::SeqCst) == 130));
+    assert!(reclaim_until(&arena, || log.count() == 130));
     assert_eq!(arena.stats().pending_reclamation, 0);
     // The slots were reclaimed and are reusable.
     let mut reused = 0;
@@ -316,7 +312,7 @@ fn panicking_drop_when_dropping_the_arena_drops_the_rest() {
     }
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(arena)));
     assert!(r.is_err());
-    assert_eq!(log.dropped.load(Ordering::SeqCst), 10);
+    assert_eq!(log.count(), 10);
 }
 
 #[test]
