@@ -22,7 +22,7 @@ use core::fmt;
 /// a batch of work; a handle can move between threads but is used through `&mut`.
 ///
 /// ```
-/// use epoch_arena::{pin, Arena};
+/// use epoch_arena::Arena;
 ///
 /// let arena = Arena::new();
 /// std::thread::scope(|s| {

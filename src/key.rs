@@ -83,7 +83,7 @@ impl Key {
     /// is always safe and finds a value only if that exact index and generation is live.
     ///
     /// ```
-    /// use epoch_arena::{Arena, Guard, Key};
+    /// use epoch_arena::{Arena, Key};
     ///
     /// assert_eq!(Key::from_bits(0), None);
     /// assert_eq!(Key::from_bits(2), None); // generation 2 is never handed out

@@ -1,6 +1,105 @@
 //! A lock-free concurrent generational arena with epoch-based reclamation.
 //!
-//! TODO crate docs (written below once the API settles).
+//! # The problem
+//!
+//! Many threads build and read one big graph of values: a DOM, a scene, an AST. Values refer
+//! to each other by handle, threads insert and remove concurrently, and a reader must never
+//! see a freed or reused value behind a handle it holds, without every read paying for a
+//! lock or a reference count.
+//!
+//! # The mechanism
+//!
+//! * **Slots that never move.** Values live in chunks that are allocated once and never
+//!   moved or freed while the arena lives, so a `&T` stays put.
+//! * **Generational keys.** A [`Key`] packs a 32-bit slot index and a 32-bit generation into
+//!   8 bytes. Each slot has a 32-bit state word; a key is valid exactly while the slot's state
+//!   equals its generation. Validating a key is one acquire load and one compare, and a read
+//!   writes no shared memory: there is no per-slot reference count.
+//! * **Removal through epochs.** [`remove`](Arena::remove) flips the state word with one
+//!   CAS, so the key is dead at once for every later lookup. The value itself is dropped,
+//!   and the slot reused with the next generation, only after every [`Guard`] that was
+//!   pinned before the removal is gone ([crossbeam-epoch]). Removals are retired in batches
+//!   of 64, so reclamation costs one deferred closure per batch.
+//! * **Batched slot supply.** Free slots move in batches of 64 between a per-thread cache
+//!   ([`Handle`], or a thread-local cache behind [`Arena::insert`]), a shared lock-free stack
+//!   of batches, and fresh index ranges reserved with one `fetch_add`. An insertion is a few
+//!   plain stores; no thread-count ceiling, no thread registry.
+//!
+//! `IMPLEMENTATION.md` in the repository walks through the memory layout, the slot state
+//! machine, and each protocol with its memory orderings.
+//!
+//! # Which API when
+//!
+//! | you have | to insert / remove | to read |
+//! |---|---|---|
+//! | `&Arena`, occasional writes | [`Arena::insert`], [`Arena::remove`] | [`pin`] once, then [`Arena::get`] / [`Arena::iter`] many times |
+//! | `&Arena`, a thread doing many writes | one [`Arena::handle`] per thread: [`Handle::insert`], [`Handle::remove`] | same |
+//! | `&mut Arena` | [`Arena::take`], [`Arena::retain`], [`Arena::drain`], [`Arena::clear`] (no grace period) | [`Arena::get_mut`], [`Arena::iter_mut`] |
+//!
+//! ```
+//! use epoch_arena::{pin, Arena};
+//!
+//! let arena = Arena::new();
+//! let root = arena.insert(String::from("root"));
+//!
+//! std::thread::scope(|s| {
+//!     for t in 0..4 {
+//!         let arena = &arena;
+//!         s.spawn(move || {
+//!             let mut handle = arena.handle();
+//!             for i in 0..100 {
+//!                 let key = handle.insert(format!("{t}/{i}"));
+//!                 if i % 2 == 1 {
+//!                     handle.remove(key);
+//!                 }
+//!             }
+//!             // Readers pin once for a batch of reads.
+//!             let guard = pin();
+//!             assert_eq!(arena.get(root, &guard).map(String::as_str), Some("root"));
+//!         });
+//!     }
+//! });
+//! assert_eq!(arena.len(), 1 + 4 * 50);
+//! ```
+//!
+//! # What a key promises
+//!
+//! A key names one insertion. [`Arena::get`] returns that value while it is in the arena, and
+//! `None` forever after it is removed: reuse bumps the slot's generation, and a slot whose
+//! generation would wrap (after 2^30 insertions into it) is retired instead of reused, so a
+//! stale key can never read a wrong value. A key made from arbitrary bits, or an index past
+//! the arena's capacity, is simply not found: no panic, no undefined behaviour. A key carries
+//! no arena identity; use it with the arena that made it.
+//!
+//! # Safety model
+//!
+//! * Every `&T` the arena hands out borrows a [`Guard`] (and the arena), so the borrow
+//!   checker keeps it inside the guard's life. All arenas use crossbeam-epoch's default
+//!   collector and `Guard` can only come from [`pin`], so no guard can fail to protect an
+//!   arena.
+//! * `&mut Arena` means no guard-protected borrow of it exists, which is why the `&mut` API
+//!   needs no grace period.
+//! * A guard held for a long time delays reclamation in *every* arena (values and slots wait
+//!   for it), so pin for a batch of operations, not for the life of a thread.
+//! * Values are dropped on whichever thread runs the epoch collector, so `T: Send + Sync`.
+//!   `T` may borrow data (`Arena<&str>` is fine): dropping the arena drops every value still
+//!   present, live or waiting for reclamation, exactly once before it returns, and deferred
+//!   work that runs later touches no `T`.
+//!
+//! # Panics
+//!
+//! * [`Arena::insert`] and [`Handle::insert`] panic only when the key space is full
+//!   ([`try_insert`](Arena::try_insert) returns the value instead).
+//! * A panic in [`insert_with`](Arena::insert_with)'s closure leaves the arena unchanged.
+//! * A panicking `T::drop` during [`clear`](Arena::clear), [`retain`](Arena::retain) or
+//!   [`drain`](Arena::drain) propagates; values already removed are gone, the rest stay, and
+//!   nothing is dropped twice. Dropping the arena drops every other value and then resumes
+//!   the first panic. A panicking `T::drop` during deferred reclamation (on some thread's
+//!   `pin`) is caught and discarded after the panic hook reports it, because unwinding
+//!   through the epoch collector would skip other deferred work; the slot is reclaimed as
+//!   usual.
+//!
+//! [crossbeam-epoch]: https://docs.rs/crossbeam-epoch
 
 #![warn(
     missing_docs,
@@ -9,6 +108,7 @@
     unreachable_pub
 )]
 #![deny(unsafe_op_in_unsafe_fn)]
+#![doc(test(attr(deny(warnings))))]
 
 mod arena;
 mod chunk;
@@ -29,3 +129,8 @@ pub use guard::{pin, Guard};
 pub use handle::Handle;
 pub use iter::{Drain, Iter, IterMut};
 pub use key::Key;
+
+/// The README's examples, compiled and run as doctests so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
