@@ -29,7 +29,10 @@ fn main() {
                 let mut handle = arena.handle();
                 let mut next = None;
                 for i in 0..NODES_PER_WRITER {
-                    let key = handle.insert(Node { value: w as u64 * NODES_PER_WRITER + i, next });
+                    let key = handle.insert(Node {
+                        value: w as u64 * NODES_PER_WRITER + i,
+                        next,
+                    });
                     head.store(key.to_bits(), Ordering::Release);
                     next = Some(key);
                 }
@@ -80,7 +83,11 @@ fn main() {
             });
         }
     });
-    println!("removed {} nodes in {:.2?}", total - arena.len() as u64, started.elapsed());
+    println!(
+        "removed {} nodes in {:.2?}",
+        total - arena.len() as u64,
+        started.elapsed()
+    );
     println!("before reclaim:  {:?}", arena.stats());
     arena.flush();
     while arena.stats().pending_reclamation > 0 {
@@ -92,7 +99,10 @@ fn main() {
     let before = arena.stats().high_water;
     let mut handle = arena.handle();
     for i in 0..total / 2 {
-        handle.insert(Node { value: i, next: None });
+        handle.insert(Node {
+            value: i,
+            next: None,
+        });
     }
     drop(handle);
     println!(
