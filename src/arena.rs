@@ -46,6 +46,18 @@ impl<T> Inner<T> {
         Some((slot, Key::new(index, slot::occupied(state))))
     }
 
+    /// Makes the key an unwinding `insert_with` closure was given stale forever: the slot
+    /// goes from FREE `state` straight to the FREE state after that key's generation, so the
+    /// key can never match, even if the closure stored it somewhere. Returns the new FREE
+    /// state, or [`slot::RETIRED`].
+    pub(crate) fn burn(slot: SlotRef<'_, T>, state: u32) -> u32 {
+        let next = slot::freed(slot::occupied(state));
+        // Relaxed: readers only compare the state (it never equals a key they hold), and
+        // the slot's next owner synchronises through the cache or the pool.
+        slot.state.store(next, Ordering::Relaxed);
+        next
+    }
+
     /// Writes and publishes a value in a slot returned by [`prepare`](Inner::prepare).
     #[inline(always)]
     pub(crate) fn publish(slot: SlotRef<'_, T>, key: Key, value: T) {
@@ -304,7 +316,8 @@ impl<T: Send + Sync> Arena<T> {
     /// Inserts the value `f` makes from its own key (for values that refer to themselves).
     ///
     /// Until `f` returns, the key is not live: `get` with it returns `None`. If `f` panics,
-    /// the slot goes back to the free list and the arena is unchanged.
+    /// the arena is unchanged and the key `f` was given stays dead forever (the slot is
+    /// reused with a later generation), so storing it somewhere before panicking is safe.
     ///
     /// # Panics
     /// If the key space is full, or if `f` panics.
@@ -323,19 +336,22 @@ impl<T: Send + Sync> Arena<T> {
             local::unbackable_index(shared);
             full(self.max_slots())
         };
-        /// Puts the index back if `f` unwinds.
-        struct Untake<'a> {
+        /// If `f` unwinds: makes the key `f` saw stale forever and puts the slot back.
+        struct Untake<'a, T> {
             shared: &'a Arc<Shared>,
+            slot: SlotRef<'a, T>,
             index: u32,
             state: u32,
         }
-        impl Drop for Untake<'_> {
+        impl<T> Drop for Untake<'_, T> {
             fn drop(&mut self) {
-                local::untake_index(self.shared, self.index, self.state);
+                let next = Inner::burn(self.slot, self.state);
+                local::untake_index(self.shared, self.index, next);
             }
         }
         let untake = Untake {
             shared,
+            slot,
             index,
             state,
         };

@@ -84,6 +84,14 @@ impl IndexBatch {
         &self.entries[..self.len as usize]
     }
 
+    /// Makes this batch a copy of `other`, copying only its entries.
+    #[inline]
+    pub(crate) fn copy_from(&mut self, other: &IndexBatch) {
+        let n = other.len as usize;
+        self.entries[..n].copy_from_slice(&other.entries[..n]);
+        self.len = other.len;
+    }
+
     /// A batch of the fresh slots `start..end` (at most `BATCH`, state 0), lowest on top.
     pub(crate) fn from_range(start: u32, end: u32) -> Self {
         debug_assert!(end > start && (end - start) as usize <= BATCH);
@@ -161,6 +169,39 @@ impl IndexPool {
         }
     }
 
+    /// Pops a batch of FREE slots into `into` (which must be empty); false if the stack is
+    /// empty.
+    pub(crate) fn pop_into(&self, into: &mut IndexBatch) -> bool {
+        debug_assert!(into.is_empty());
+        if self.free_is_empty() {
+            return false;
+        }
+        let guard = epoch::pin();
+        let mut top = self.free.load(Ordering::Acquire, &guard);
+        loop {
+            // SAFETY: as in `pop`.
+            let Some(node) = (unsafe { top.as_ref() }) else {
+                return false;
+            };
+            let next = node.next.load(Ordering::Relaxed, &guard);
+            match self.free.compare_exchange(
+                top,
+                next,
+                Ordering::Acquire,
+                Ordering::Acquire,
+                &guard,
+            ) {
+                Ok(_) => {
+                    into.copy_from(&node.batch);
+                    // SAFETY: as in `pop`.
+                    unsafe { guard.defer_destroy(top) };
+                    return true;
+                }
+                Err(e) => top = e.current,
+            }
+        }
+    }
+
     /// Pops a batch of FREE indices, if the shared stack has one.
     pub(crate) fn pop(&self, guard: &Guard) -> Option<IndexBatch> {
         // Cheap check first: no pin-protected traffic when the stack is empty.
@@ -209,17 +250,6 @@ impl IndexPool {
         Some((start as u32, end as u32))
     }
 
-    /// A batch of free indices: from the stack, else fresh.
-    pub(crate) fn refill(&self) -> Option<IndexBatch> {
-        if !self.free_is_empty() {
-            if let Some(batch) = self.pop(&epoch::pin()) {
-                return Some(batch);
-            }
-        }
-        self.reserve(BATCH as u32)
-            .map(|(s, e)| IndexBatch::from_range(s, e))
-    }
-
     /// A batch with at least one free slot, reserving as few fresh slots as possible (for
     /// callers without a cache to keep the rest in).
     pub(crate) fn refill_one(&self) -> Option<IndexBatch> {
@@ -253,6 +283,76 @@ impl Drop for IndexPool {
     }
 }
 
+/// One owner's supply of free slots: a batch of recycled ones, then a range of fresh ones.
+///
+/// Owned by a [`Handle`](crate::Handle) or a thread's cache. Fresh slots are a plain range
+/// (their state is 0), so inserting into a new arena builds no batches at all.
+#[derive(Debug)]
+pub(crate) struct SlotCache {
+    free: IndexBatch,
+    fresh: u32,
+    fresh_end: u32,
+}
+
+impl SlotCache {
+    pub(crate) const fn new() -> Self {
+        SlotCache {
+            free: IndexBatch::new(),
+            fresh: 0,
+            fresh_end: 0,
+        }
+    }
+
+    /// Takes a FREE slot `(index, state)`, refilling from `pool`; `None` when the key space
+    /// is full.
+    #[inline(always)]
+    pub(crate) fn take(&mut self, pool: &IndexPool) -> Option<(u32, u32)> {
+        if let Some(taken) = self.free.pop() {
+            return Some(taken);
+        }
+        if self.fresh < self.fresh_end {
+            let index = self.fresh;
+            self.fresh += 1;
+            return Some((index, 0));
+        }
+        self.refill(pool)
+    }
+
+    #[cold]
+    fn refill(&mut self, pool: &IndexPool) -> Option<(u32, u32)> {
+        if pool.pop_into(&mut self.free) {
+            return self.free.pop();
+        }
+        let (start, end) = pool.reserve(BATCH as u32)?;
+        self.fresh = start + 1;
+        self.fresh_end = end;
+        Some((start, 0))
+    }
+
+    /// Puts FREE slot `(index, state)` back; it is the next one taken.
+    pub(crate) fn put(&mut self, pool: &IndexPool, index: u32, state: u32) {
+        if self.free.is_full() {
+            pool.give_back(core::mem::replace(&mut self.free, IndexBatch::new()));
+        }
+        self.free.push(index, state);
+    }
+
+    /// Free slots held.
+    pub(crate) fn len(&self) -> usize {
+        self.free.len() + (self.fresh_end - self.fresh) as usize
+    }
+
+    /// Returns every held slot to `pool`.
+    pub(crate) fn give_back(&mut self, pool: &IndexPool) {
+        pool.give_back(core::mem::replace(&mut self.free, IndexBatch::new()));
+        if self.fresh < self.fresh_end {
+            pool.give_back(IndexBatch::from_range(self.fresh, self.fresh_end));
+        }
+        self.fresh = 0;
+        self.fresh_end = 0;
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -264,6 +364,22 @@ mod tests {
         assert_eq!(pool.reserve(64), Some((64, 100)));
         assert_eq!(pool.reserve(64), None);
         assert_eq!(pool.high_water(), 100);
+    }
+
+    #[test]
+    fn slot_cache_prefers_recycled_then_fresh_and_gives_everything_back() {
+        let pool = IndexPool::new(1000);
+        let mut cache = SlotCache::new();
+        assert_eq!(cache.take(&pool), Some((0, 0)));
+        assert_eq!(cache.len(), BATCH - 1);
+        cache.put(&pool, 500, 8);
+        assert_eq!(cache.take(&pool), Some((500, 8)));
+        assert_eq!(cache.take(&pool), Some((1, 0)));
+        cache.give_back(&pool);
+        assert_eq!(cache.len(), 0);
+        // The fresh remainder went to the stack and comes back before new fresh ranges.
+        assert_eq!(cache.take(&pool), Some((2, 0)));
+        assert_eq!(pool.high_water(), BATCH as u64);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use crate::arena::{full, Arena, Inner};
 use crate::counter::CounterCell;
-use crate::free_list::IndexBatch;
+use crate::free_list::{IndexBatch, SlotCache};
 use crate::key::Key;
 use crate::slot;
 use crate::sync::Ordering;
@@ -43,7 +43,7 @@ use core::fmt;
 /// ```
 pub struct Handle<'a, T: Send + Sync> {
     arena: &'a Arena<T>,
-    free: IndexBatch,
+    cache: SlotCache,
     retired: IndexBatch,
     cell: &'a CounterCell,
 }
@@ -52,7 +52,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     pub(crate) fn new(arena: &'a Arena<T>) -> Self {
         Handle {
             arena,
-            free: IndexBatch::new(),
+            cache: SlotCache::new(),
             retired: IndexBatch::new(),
             cell: arena.inner.shared.counters.acquire(),
         }
@@ -72,16 +72,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
 
     #[inline(always)]
     fn take_index(&mut self) -> Option<(u32, u32)> {
-        if let Some(taken) = self.free.pop() {
-            return Some(taken);
-        }
-        self.refill()
-    }
-
-    #[cold]
-    fn refill(&mut self) -> Option<(u32, u32)> {
-        self.free = self.arena.inner.shared.pool.refill()?;
-        self.free.pop()
+        self.cache.take(&self.arena.inner.shared.pool)
     }
 
     /// Inserts a value and returns its key (see [`Arena::insert`]).
@@ -125,7 +116,8 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     }
 
     /// Inserts the value `f` makes from its own key (see [`Arena::insert_with`]). If `f`
-    /// panics, the slot goes back to this handle's cache.
+    /// panics, the key it was given is stale forever and the slot goes back to this handle's
+    /// cache.
     ///
     /// # Panics
     /// If the key space is full, or if `f` panics.
@@ -143,19 +135,26 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
         let Some((slot, key)) = self.arena.inner.prepare(index, state) else {
             full(self.arena.max_slots())
         };
-        /// Puts the index back if `f` unwinds (there is room: we just popped it).
-        struct PutBack<'b> {
-            free: &'b mut IndexBatch,
+        /// If `f` unwinds: makes the key `f` saw stale forever and puts the slot back.
+        struct PutBack<'b, T> {
+            cache: &'b mut SlotCache,
+            pool: &'b crate::free_list::IndexPool,
+            slot: crate::slot::SlotRef<'b, T>,
             index: u32,
             state: u32,
         }
-        impl Drop for PutBack<'_> {
+        impl<T> Drop for PutBack<'_, T> {
             fn drop(&mut self) {
-                self.free.push(self.index, self.state);
+                let next = Inner::burn(self.slot, self.state);
+                if next != slot::RETIRED {
+                    self.cache.put(self.pool, self.index, next);
+                }
             }
         }
         let put_back = PutBack {
-            free: &mut self.free,
+            cache: &mut self.cache,
+            pool: &self.arena.inner.shared.pool,
+            slot,
             index,
             state,
         };
@@ -224,8 +223,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
         if !self.retired.is_empty() {
             self.hand_off();
         }
-        let free = core::mem::replace(&mut self.free, IndexBatch::new());
-        self.arena.inner.shared.pool.give_back(free);
+        self.cache.give_back(&self.arena.inner.shared.pool);
     }
 }
 
@@ -239,7 +237,7 @@ impl<T: Send + Sync> Drop for Handle<'_, T> {
 impl<T: Send + Sync> fmt::Debug for Handle<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
-            .field("cached_free", &self.free.len())
+            .field("cached_free", &self.cache.len())
             .field("pending_removals", &self.retired.len())
             .finish_non_exhaustive()
     }

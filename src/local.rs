@@ -16,13 +16,13 @@
 
 use crate::arena::Shared;
 use crate::counter::CounterCell;
-use crate::free_list::IndexBatch;
+use crate::free_list::{IndexBatch, SlotCache};
 use crate::sync::{thread_local, Arc};
 use core::cell::RefCell;
 
 pub(crate) struct LocalCache {
     shared: Arc<Shared>,
-    free: IndexBatch,
+    cache: SlotCache,
     /// Owned from `shared.counters` until this cache drops.
     cell: *const CounterCell,
 }
@@ -37,8 +37,7 @@ impl LocalCache {
 
 impl Drop for LocalCache {
     fn drop(&mut self) {
-        let free = core::mem::replace(&mut self.free, IndexBatch::new());
-        self.shared.pool.give_back(free);
+        self.cache.give_back(&self.shared.pool);
         self.shared.counters.release(self.cell());
     }
 }
@@ -74,7 +73,7 @@ fn with_cache<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalCache) -> R) -> 
                 let cell: *const CounterCell = shared.counters.acquire();
                 *local = Some(LocalCache {
                     shared: Arc::clone(shared),
-                    free: IndexBatch::new(),
+                    cache: SlotCache::new(),
                     cell,
                 });
             }
@@ -88,16 +87,10 @@ fn with_cache<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalCache) -> R) -> 
 /// space is full.
 #[inline]
 pub(crate) fn take_index(shared: &Arc<Shared>) -> Option<(u32, u32)> {
-    let fast = with_cache(shared, |cache| {
-        let index = match cache.free.pop() {
-            Some(i) => i,
-            None => {
-                cache.free = shared.pool.refill()?;
-                cache.free.pop()?
-            }
-        };
-        cache.cell().add_inserted_owned(1);
-        Some(index)
+    let fast = with_cache(shared, |local| {
+        let taken = local.cache.take(&shared.pool)?;
+        local.cell().add_inserted_owned(1);
+        Some(taken)
     });
     match fast {
         Some(result) => result,
@@ -114,24 +107,21 @@ fn take_index_slow(shared: &Shared) -> Option<(u32, u32)> {
     Some(taken)
 }
 
-/// Undoes [`take_index`] for an insertion that did not happen.
+/// Undoes [`take_index`] for an insertion that did not happen; the slot now has FREE
+/// `state` (or is RETIRED).
 pub(crate) fn untake_index(shared: &Arc<Shared>, index: u32, state: u32) {
     let counted = with_cache(shared, |cache| cache.cell().add_inserted_owned(-1));
     if counted.is_none() {
         shared.counters.add_inserted_shared(-1);
     }
-    return_free(shared, index, state);
+    if state != crate::slot::RETIRED {
+        return_free(shared, index, state);
+    }
 }
 
 /// Puts FREE slot `(index, state)` into this thread's cache, or back into the pool.
 fn return_free(shared: &Arc<Shared>, index: u32, state: u32) {
-    let done = with_cache(shared, |cache| {
-        if cache.free.is_full() {
-            let full = core::mem::replace(&mut cache.free, IndexBatch::new());
-            shared.pool.give_back(full);
-        }
-        cache.free.push(index, state);
-    });
+    let done = with_cache(shared, |local| local.cache.put(&shared.pool, index, state));
     if done.is_none() {
         let mut batch = IndexBatch::new();
         batch.push(index, state);

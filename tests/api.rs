@@ -376,3 +376,39 @@ fn debug_output() {
     assert!(format!("{:?}", arena.handle()).starts_with("Handle"));
     assert_eq!(format!("{:?}", pin()), "Guard { .. }");
 }
+
+#[test]
+fn a_key_seen_by_a_panicking_insert_with_never_names_another_value() {
+    // One slot, so the next insertion must reuse the slot the closure was given.
+    let arena = Arena::builder().max_slots(1).build();
+    let seen = std::cell::Cell::new(None);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        arena.insert_with(|k| -> u32 {
+            seen.set(Some(k)); // e.g. linked into another value before failing
+            panic!("constructor failed")
+        })
+    }));
+    assert!(r.is_err());
+    let seen = seen.get().unwrap();
+    let next = arena.insert(7);
+    assert_eq!(next.index(), seen.index(), "the slot was reused");
+    assert_ne!(next, seen);
+    assert_eq!(arena.get(seen, &pin()), None);
+    assert!(!arena.contains(seen));
+
+    // The same through a Handle.
+    let arena = Arena::builder().max_slots(1).build();
+    let mut h = arena.handle();
+    let mut seen = None;
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        h.insert_with(|k| -> u32 {
+            seen = Some(k);
+            panic!("constructor failed")
+        })
+    }));
+    assert!(r.is_err());
+    let next = h.insert(8);
+    assert_eq!(next.index(), seen.unwrap().index());
+    assert_ne!(Some(next), seen);
+    assert!(!arena.contains(seen.unwrap()));
+}
