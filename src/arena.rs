@@ -46,6 +46,26 @@ impl<T> Inner<T> {
         Some((slot, Key::new(index, slot::occupied(state))))
     }
 
+    /// Step 1 of removal: CASes the slot of a live key from OCCUPIED to REMOVED. Returns the
+    /// slot if this call won; of racing callers exactly one does, and the key is dead for
+    /// every later lookup. The value stays in place for reclamation.
+    #[inline]
+    pub(crate) fn unlink(&self, key: Key) -> Option<SlotRef<'_, T>> {
+        let slot = self.dir.slot(key.index())?;
+        let generation = key.generation();
+        // Acquire: the winner takes the value over for reclamation, so it must see the
+        // inserter's write of it.
+        slot.state
+            .compare_exchange(
+                generation,
+                slot::removed(generation),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .ok()
+            .map(|_| slot)
+    }
+
     /// Makes the key an unwinding `insert_with` closure was given stale forever: the slot
     /// goes from FREE `state` straight to the FREE state after that key's generation, so the
     /// key can never match, even if the closure stored it somewhere. Returns the new FREE
@@ -424,23 +444,9 @@ impl<T: Send + Sync> Arena<T> {
     /// assert!(!arena.remove(key));
     /// ```
     pub fn remove(&self, key: Key) -> bool {
-        let Some(slot) = self.inner.dir.slot(key.index()) else {
+        let Some(slot) = self.inner.unlink(key) else {
             return false;
         };
-        let generation = key.generation();
-        // Acquire: we take ownership of the value for reclamation, so we must see its write.
-        if slot
-            .state
-            .compare_exchange(
-                generation,
-                slot::removed(generation),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_err()
-        {
-            return false;
-        }
         local::count_removed(&self.inner.shared);
         if self.inner.retire.push(slot.next, key.index()) {
             let guard = crossbeam_epoch::pin();

@@ -5,7 +5,6 @@ use crate::counter::CounterCell;
 use crate::free_list::{IndexBatch, SlotCache};
 use crate::key::Key;
 use crate::slot;
-use crate::sync::Ordering;
 use core::fmt;
 
 /// One thread's fast path into one [`Arena`]: [`insert`](Handle::insert),
@@ -177,25 +176,12 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     /// ```
     #[inline]
     pub fn remove(&mut self, key: Key) -> bool {
-        let Some(slot) = self.arena.inner.dir.slot(key.index()) else {
-            return false;
-        };
-        let generation = key.generation();
-        // Acquire: as in `Arena::remove`.
-        if slot
-            .state
-            .compare_exchange(
-                generation,
-                slot::removed(generation),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_err()
-        {
+        if self.arena.inner.unlink(key).is_none() {
             return false;
         }
         self.cell.add_removed_owned(1);
-        self.retired.push(key.index(), slot::removed(generation));
+        self.retired
+            .push(key.index(), slot::removed(key.generation()));
         if self.retired.is_full() {
             self.hand_off();
         }
