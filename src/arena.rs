@@ -402,11 +402,12 @@ impl<T: Send + Sync> Arena<T> {
         let slot = self.inner.dir.slot(key.index())?;
         // Acquire pairs with `publish`'s Release: the value write is visible.
         if slot.state.load(Ordering::Acquire) == key.generation() {
-            // SAFETY: the state equals the key's (OCCUPIED) generation, so the value is
-            // initialised. It stays so while `guard` lives: a removal after our load defers
-            // the drop until every guard pinned before the removal, ours included, is gone,
-            // and the slot cannot be reused before it is dropped. Nobody gets `&mut` to it
-            // while `&self` is borrowed. The borrow ends with 'g, which the guard outlives.
+            // The state equals the key's (OCCUPIED) generation, so the value is initialised.
+            // It stays so while `guard` lives: a removal after our load defers the drop until
+            // every guard pinned before the removal, ours included, is gone, and the slot
+            // cannot be reused before it is dropped. Nobody gets `&mut` to it while `&self`
+            // is borrowed.
+            // SAFETY: initialised and unchanged for 'g (above), which the guard outlives.
             Some(unsafe { slot.value_ref() })
         } else {
             None

@@ -149,7 +149,7 @@ impl<T: Send + Sync> Inner<T> {
             return;
         }
         let inner = Arc::clone(this);
-        // SAFETY: `defer_unchecked` lifts the `Send + 'static` bounds of `defer`.
+        // `defer_unchecked` lifts the `Send + 'static` bounds of `defer`:
         // * Send: the closure holds an `Arc<Inner<T>>` and indices; `Inner<T>` is Send + Sync
         //   because `T: Send + Sync`, so running it (dropping `T`s) on another thread is fine.
         // * 'static: the closure may run after the arena, and after lifetimes inside `T`, are
@@ -157,6 +157,7 @@ impl<T: Send + Sync> Inner<T> {
         //   dropping the `Arc` frees chunk memory without dropping any `T`.
         // The guard comes from the default collector, the one every `Guard` of this crate
         // pins, so the closure waits for every reader's guard.
+        // SAFETY: the closure is Send and touches no `T` once the arena is gone (above).
         unsafe { guard.defer_unchecked(move || inner.reclaim(batch)) };
     }
 
