@@ -267,6 +267,25 @@ impl Model {
 
     /// `iter` yields exactly the model, in key order.
     #[track_caller]
+    /// Mirrors an operation that removes every value (`clear`, dropping a `Drain`): either
+    /// it finished and the arena is empty, or it stopped at a panicking drop and every
+    /// value up to that one is gone. Then checks the arena against the model.
+    fn emptied(&mut self, outcome: Result<(), Caught>, arena: &Arena<Val>, what: &str) {
+        match outcome {
+            Ok(()) => {
+                self.live.clear();
+                assert!(arena.is_empty());
+            }
+            Err(Caught::DropPanic) => {
+                let id = self.drop_panicked();
+                let bits = self.bits_of(id);
+                self.drop_through(bits);
+            }
+            Err(c) => panic!("{what}: {c:?}"),
+        }
+        self.check_iter(arena);
+    }
+
     fn check_iter(&self, arena: &Arena<Val>) {
         let guard = pin();
         let mut n = 0;
@@ -698,37 +717,12 @@ fn mut_op(arena: &mut Arena<Val>, m: &mut Model, op: &Op) {
                 check_val(&v, e);
                 v.drop_quietly();
             }
-            match dropped {
-                // The rest was dropped with the drain.
-                Ok(()) => {
-                    m.live.clear();
-                    assert!(arena.is_empty());
-                }
-                // Dropping the rest stopped at a panicking drop.
-                Err(Caught::DropPanic) => {
-                    let id = m.drop_panicked();
-                    let bits = m.bits_of(id);
-                    m.drop_through(bits);
-                }
-                Err(c) => panic!("dropping a drain: {c:?}"),
-            }
-            m.check_iter(arena);
+            // The rest was dropped with the drain, or that stopped at a panicking drop.
+            m.emptied(dropped, arena, "dropping a drain");
         }
         Op::Clear => {
-            match catch(false, || arena.clear()) {
-                Ok(()) => {
-                    m.live.clear();
-                    assert!(arena.is_empty());
-                }
-                // Clearing stopped at a panicking drop.
-                Err(Caught::DropPanic) => {
-                    let id = m.drop_panicked();
-                    let bits = m.bits_of(id);
-                    m.drop_through(bits);
-                }
-                Err(c) => panic!("clear: {c:?}"),
-            }
-            m.check_iter(arena);
+            let cleared = catch(false, || arena.clear());
+            m.emptied(cleared, arena, "clear");
         }
         Op::IterMut { bits, delta } => {
             let mut n = 0;
