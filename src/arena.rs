@@ -1,6 +1,7 @@
 //! [`Arena`]: the public face, and the shared internals every other module works on.
 
 use crate::chunk::{chunk_start, ChunkDir, MAX_SLOTS, NUM_CHUNKS};
+use crate::collect::GcState;
 use crate::counter::Counters;
 use crate::free_list::{IndexBatch, IndexPool};
 use crate::guard::Guard;
@@ -27,6 +28,8 @@ pub(crate) struct Inner<T> {
     pub(crate) shared: Arc<Shared>,
     pub(crate) gate: Gate,
     pub(crate) retire: RetireStack,
+    /// The collector's phase, mark bits, grey queue and roots (see `collect.rs`).
+    pub(crate) gc: GcState,
     /// For auto traits and drop check: an arena owns its `T`s.
     _owns: PhantomData<T>,
 }
@@ -80,10 +83,13 @@ impl<T> Inner<T> {
 
     /// Writes and publishes a value in a slot returned by [`prepare`](Inner::prepare).
     #[inline(always)]
-    pub(crate) fn publish(slot: SlotRef<'_, T>, key: Key, value: T) {
+    pub(crate) fn publish(&self, slot: SlotRef<'_, T>, key: Key, value: T) {
         // SAFETY: the slot is FREE and ours (from `prepare`), so its cell is uninitialised
         // and no one else touches it.
         unsafe { slot.write(value) };
+        // The birth cycle, in the link word an occupied slot does not otherwise use (see
+        // `collect.rs`). Relaxed: the Release store below publishes it with the value.
+        slot.next.store(self.gc.birth(), Ordering::Relaxed);
         // Release: a reader's Acquire load of this state sees the value written.
         slot.state.store(key.generation(), Ordering::Release);
     }
@@ -199,6 +205,7 @@ impl<T: Send + Sync> Builder<T> {
             }),
             gate: Gate::new(),
             retire: RetireStack::new(),
+            gc: GcState::new(),
             _owns: PhantomData,
         };
         let want = (self.capacity as u64).min(u64::from(self.max_slots));
@@ -240,6 +247,8 @@ pub struct Stats {
     pub bytes_reserved: usize,
     /// Removed values whose grace period has not ended yet: not dropped, slot not reusable.
     pub pending_reclamation: usize,
+    /// Bytes of mark bitmaps (one bit per slot, allocated by the first collection).
+    pub mark_bytes: usize,
 }
 
 impl<T: Send + Sync> Default for Arena<T> {
@@ -323,7 +332,7 @@ impl<T: Send + Sync> Arena<T> {
         };
         match self.inner.prepare(index, state) {
             Some((slot, key)) => {
-                Inner::publish(slot, key, value);
+                self.inner.publish(slot, key, value);
                 Ok(key)
             }
             None => {
@@ -377,7 +386,7 @@ impl<T: Send + Sync> Arena<T> {
         };
         let value = f(key);
         core::mem::forget(untake);
-        Inner::publish(slot, key, value);
+        self.inner.publish(slot, key, value);
         key
     }
 
@@ -570,6 +579,7 @@ impl<T: Send + Sync> Arena<T> {
             chunks,
             bytes_reserved,
             pending_reclamation,
+            mark_bytes: self.inner.gc.marks.bytes(),
         }
     }
 

@@ -109,7 +109,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
         let Some((slot, key)) = self.arena.inner.prepare(index, state) else {
             return Err(value);
         };
-        Inner::publish(slot, key, value);
+        self.arena.inner.publish(slot, key, value);
         self.cell.add_inserted_owned(1);
         Ok(key)
     }
@@ -159,7 +159,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
         };
         let value = f(key);
         core::mem::forget(put_back);
-        Inner::publish(slot, key, value);
+        self.arena.inner.publish(slot, key, value);
         self.cell.add_inserted_owned(1);
         key
     }

@@ -86,6 +86,52 @@
 //!   present, live or waiting for reclamation, exactly once before it returns, and deferred
 //!   work that runs later touches no `T`.
 //!
+//! # Garbage collection
+//!
+//! Values that hold keys of other values (a DOM node holds its children) implement
+//! [`Trace`]. [`Arena::collect`] then removes every value that is not reachable from its
+//! roots (the keys passed in, plus every live [`Root`]) while other threads keep reading,
+//! inserting and removing: a concurrent mark bitmap beside each chunk, parallel markers that
+//! steal work from each other, and a sweep that removes through the same epoch path as
+//! [`Arena::remove`], so a `&T` a reader holds stays valid until its guard drops.
+//!
+//! **The rule for mutators** while a collection may be running: *shade, then store*. Before
+//! storing a key into a value, call [`Arena::shade`] with it, under the same guard as the
+//! store. Values inserted while a collection runs survive it. Keys held only in local
+//! variables are not roots: their values may be swept if nothing reachable holds them, and the
+//! keys then go stale (`None`, never a wrong value); root them with [`Arena::root`] to keep
+//! them.
+//!
+//! ```
+//! use epoch_arena::{pin, Arena, Key, Trace, Tracer};
+//! use std::sync::Mutex;
+//!
+//! struct Node {
+//!     name: &'static str,
+//!     children: Mutex<Vec<Key>>,
+//! }
+//! impl Trace for Node {
+//!     fn trace(&self, tracer: &mut Tracer<'_>) {
+//!         self.children.trace(tracer);
+//!     }
+//! }
+//! let node = |name| Node { name, children: Mutex::new(Vec::new()) };
+//!
+//! let arena = Arena::new();
+//! let doc = arena.root(arena.insert(node("html")));
+//! let body = arena.insert(node("body"));
+//! let stray = arena.insert(node("stray"));
+//! {
+//!     let guard = pin();
+//!     arena.shade(body); // shade, then store
+//!     arena.get(doc.key(), &guard).unwrap().children.lock().unwrap().push(body);
+//! }
+//! let stats = arena.collect([]);
+//! assert_eq!((stats.marked, stats.swept), (2, 1));
+//! assert_eq!(arena.get(body, &pin()).map(|n| n.name), Some("body"));
+//! assert!(!arena.contains(stray));
+//! ```
+//!
 //! # Panics
 //!
 //! * [`Arena::insert`] and [`Handle::insert`] panic only when the key space is full
@@ -98,6 +144,9 @@
 //!   `pin`) is caught and discarded after the panic hook reports it, because unwinding
 //!   through the epoch collector would skip other deferred work; the slot is reclaimed as
 //!   usual.
+//! * [`Arena::collect`] panics if the calling thread holds a [`Guard`] (the collection waits
+//!   for a grace period that guard would block), and resumes the panic of a [`Trace`] impl
+//!   after abandoning the cycle (nothing is swept).
 //!
 //! [crossbeam-epoch]: https://docs.rs/crossbeam-epoch
 
@@ -112,6 +161,7 @@
 
 mod arena;
 mod chunk;
+mod collect;
 mod counter;
 mod free_list;
 mod guard;
@@ -119,16 +169,22 @@ mod handle;
 mod iter;
 mod key;
 mod local;
+mod mark;
 mod reclaim;
+mod root;
 mod slot;
 mod sync;
+mod trace;
 
 pub use arena::{Arena, Builder, Stats};
 pub use chunk::MAX_SLOTS;
+pub use collect::{CollectOptions, CollectStats, PARALLEL_THRESHOLD};
 pub use guard::{pin, Guard};
 pub use handle::Handle;
 pub use iter::{Drain, Iter, IterMut};
 pub use key::Key;
+pub use root::Root;
+pub use trace::{Trace, Tracer};
 
 /// The README's examples, compiled and run as doctests so the README stays true.
 #[cfg(doctest)]

@@ -17,7 +17,7 @@ mod imp {
     pub(crate) use loom::sync::atomic::{
         AtomicBool, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
     };
-    pub(crate) use loom::sync::Arc;
+    pub(crate) use loom::sync::{Arc, Mutex};
     pub(crate) use loom::thread_local;
 
     /// One step of a wait loop: under loom, yield so the model can schedule the thread we
@@ -41,7 +41,7 @@ mod imp {
     pub(crate) use std::sync::atomic::{
         AtomicBool, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
     };
-    pub(crate) use std::sync::Arc;
+    pub(crate) use std::sync::{Arc, Mutex};
     pub(crate) use std::thread_local;
 
     /// `core::cell::UnsafeCell` with loom's closure-based API.

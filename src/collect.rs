@@ -1,0 +1,898 @@
+//! The collector: concurrent mark-and-sweep over the arena, with a write barrier.
+//!
+//! # The contract with mutators
+//!
+//! A collection ([`Arena::collect`]) keeps every value reachable from the *roots* (its
+//! `roots` argument and every live [`Root`](crate::Root)) through [`Trace`] edges, keeps
+//! every value inserted during the cycle, and removes the rest, through the same epoch path
+//! as [`Arena::remove`]. Other threads may `get`, `insert`, `remove` and iterate meanwhile.
+//! A thread that changes the graph during a cycle must follow one rule:
+//!
+//! > **Shade, then store.** Before storing a key `k` into a value in the arena (or into a
+//! > value about to be inserted), call [`Arena::shade(k)`](Arena::shade), and do both while
+//! > pinned by one [`Guard`](crate::Guard) (the guard that gave you `&V` does).
+//!
+//! Keys held only in local variables are **not** roots. A collection may sweep the value of
+//! such a key if nothing reachable holds it; the key then goes stale (`get` returns `None`,
+//! never another value). Root it with [`Arena::root`] to keep it.
+//!
+//! # One cycle
+//!
+//! ```text
+//!  lock ─▶ clear bits ─▶ cycle += 1 ─▶ MARKING ─▶ grace ─▶ mark roots, trace ─▶ SWEEPING ─▶ sweep ─▶ IDLE
+//!                                        │        period   (parallel, stealing)  (no shade     (parallel)
+//!                                        └── shade marks and queues keys ───────┘  in flight)
+//! ```
+//!
+//! 1. **Lock.** Collections of one arena are serialised by a mutex: a second concurrent
+//!    `collect` *waits* for the first to finish, then runs its own cycle. So a value is
+//!    never swept by two collections.
+//! 2. **Clear.** The mark bits of every chunk are zeroed (a bulk store; ~16 KiB per million
+//!    slots). Nobody else writes bits now: shades only mark while the phase is MARKING, and
+//!    the previous cycle left MARKING only with no shade in flight.
+//! 3. **Birth cycle.** The cycle number goes up by one. Every insertion stores the cycle
+//!    number it reads into the slot's link word (unused while a slot is occupied, and in the
+//!    same cache line as the state, so this costs the insert path one load and one store).
+//!    The sweep skips values born in the current cycle: that is *allocation black*, without
+//!    inserts ever touching the bitmap. An insert racing with the increment itself may read
+//!    the old number; its value then counts as older than the cycle, like a key held only
+//!    in a local variable.
+//! 4. **Marking starts; grace period.** The phase word becomes MARKING (`SeqCst`), then the
+//!    collector waits for an epoch grace period: every guard pinned before the switch is
+//!    dropped. A mutator whose shade still read the old phase did so inside such a guard
+//!    (the rule above), and its store came before it unpinned, so the tracing that follows
+//!    sees the store. A mutator pinned after the switch sees MARKING in its shade (its pin's
+//!    `SeqCst` fence orders it after the switch).
+//! 5. **Mark.** Roots are marked, then traced from an explicit work stack, never by
+//!    recursion. A marker tests a slot's bit before it `fetch_or`s it and pushes the slot
+//!    only if its own `fetch_or` set the bit, so every value is traced once. With more
+//!    than one marker, each has a crossbeam-deque worker and steals from the others when it
+//!    runs dry. Markers trace under a pinned guard and re-validate the generation before
+//!    reading a value, exactly like `get`, so tracing a value that is removed concurrently
+//!    is safe. Stale or foreign edges fail that check and are ignored.
+//! 6. **Shade** (the write barrier) marks its key and pushes it on a shared grey queue that
+//!    the markers drain. Outside MARKING it is one relaxed load of the phase word. Inside, it
+//!    brackets its work with two read-modify-writes on the phase word: the first counts it
+//!    *in flight*, the second uncounts it and bumps a version.
+//! 7. **Termination.** When the markers run out of work, the collector reads the phase
+//!    word, checks that no shade is in flight and that the grey queue is empty, and CASes
+//!    the word from exactly that value to SWEEPING. Any shade that started or finished in
+//!    between changed the word, so the CAS fails and marking resumes. After the CAS there
+//!    are no grey values and no black→white edges (shade-then-store), so every reachable
+//!    value is marked; a later store can only store a marked key (or a local one), and
+//!    shade can stop marking.
+//! 8. **Sweep.** Every occupied slot with a clear bit, not born in this cycle, is unlinked
+//!    with the same CAS as `remove` (so a racing `remove` and the sweep never both win) and
+//!    retired in batches through crossbeam-epoch: a reader holding `&T` keeps a valid
+//!    value until its guard drops. The sweep reads a whole mark word at a time and skips
+//!    fully marked runs of 64 slots without touching them.
+//! 9. **Idle.** The phase returns to IDLE.
+//!
+//! A `Trace` impl that panics aborts the cycle: markers stop, the phase returns to IDLE
+//! (after in-flight shades finish), nothing is swept, the grey queue is emptied, and the
+//! panic resumes in the caller of `collect`.
+//!
+//! [`Arena::collect`]: crate::Arena::collect
+//! [`Arena::remove`]: crate::Arena::remove
+//! [`Arena::shade`]: crate::Arena::shade
+
+use crate::arena::{Arena, Inner};
+use crate::chunk::{chunk_len, chunk_start, locate, BASE, NUM_CHUNKS};
+use crate::free_list::IndexBatch;
+use crate::key::Key;
+use crate::mark::MarkDir;
+use crate::root::{Root, RootList};
+use crate::slot;
+use crate::sync::{Arc, AtomicBool, AtomicU32, AtomicU64, Backoff, Mutex, Ordering};
+use crate::trace::{Trace, Tracer};
+use crossbeam_utils::CachePadded;
+use std::time::{Duration, Instant};
+
+/// What one collection did.
+///
+/// ```
+/// use epoch_arena::{Arena, Key};
+///
+/// let arena = Arena::new();
+/// let leaf = arena.insert(None::<Key>);
+/// let root = arena.insert(Some(leaf));
+/// arena.insert(None); // unreachable
+/// let stats = arena.collect([root]);
+/// assert_eq!((stats.marked, stats.swept), (2, 1));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CollectStats {
+    /// Values found reachable and traced.
+    pub marked: usize,
+    /// Values swept (unlinked; dropped after their grace period).
+    pub swept: usize,
+    /// Root keys considered: the `roots` argument plus live [`Root`]s.
+    pub roots: usize,
+    /// Markers that ran (1 for small arenas, see [`CollectOptions::threads`]).
+    pub threads: usize,
+    /// Time spent waiting for another collection and for the epoch grace period.
+    pub wait_time: Duration,
+    /// Time spent clearing the mark bits.
+    pub clear_time: Duration,
+    /// Time spent marking (tracing), including termination.
+    pub mark_time: Duration,
+    /// Time spent sweeping.
+    pub sweep_time: Duration,
+}
+
+/// Options for [`Arena::collect_with`].
+///
+/// ```
+/// use epoch_arena::CollectOptions;
+///
+/// let default = CollectOptions::default();
+/// assert!(default.threads >= 1);
+/// let one = CollectOptions { threads: 1 };
+/// assert_eq!(one, CollectOptions::with_threads(1));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectOptions {
+    /// Marker (and sweeper) threads, the caller included; 0 counts as 1. Extra threads are
+    /// only started for arenas of more than [`PARALLEL_THRESHOLD`] slots: below that,
+    /// starting a thread costs more than it saves.
+    pub threads: usize,
+}
+
+/// Arenas with fewer slots than this are collected by the calling thread alone.
+pub const PARALLEL_THRESHOLD: usize = 1 << 15;
+
+impl CollectOptions {
+    /// Options with `threads` markers.
+    pub fn with_threads(threads: usize) -> Self {
+        CollectOptions { threads }
+    }
+}
+
+impl Default for CollectOptions {
+    /// One marker per core ([`std::thread::available_parallelism`]).
+    fn default() -> Self {
+        CollectOptions { threads: cores() }
+    }
+}
+
+#[cfg(not(loom))]
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+#[cfg(loom)]
+fn cores() -> usize {
+    1
+}
+
+/// A marked value waiting to be traced: `(index, generation)`.
+type Item = (u32, u32);
+
+/// The payload of a panic caught in `Trace::trace`.
+type Panic = Box<dyn std::any::Any + Send + 'static>;
+
+// The phase word: bits 0–1 phase, bits 2–31 shades in flight (×4), bits 32–63 a version
+// that every finished shade bumps.
+const IDLE: u64 = 0;
+const MARKING: u64 = 1;
+const SWEEPING: u64 = 2;
+const PHASE: u64 = 3;
+const IN_FLIGHT: u64 = 4;
+const IN_FLIGHT_MASK: u64 = 0xffff_fffc;
+const VERSION: u64 = 1 << 32;
+
+/// The collector's state in each arena.
+pub(crate) struct GcState {
+    /// Phase, in-flight shades and version (see above). Read by every `shade`.
+    word: CachePadded<AtomicU64>,
+    /// The current cycle number: every insert reads it (birth cycle).
+    cycle: CachePadded<AtomicU32>,
+    pub(crate) marks: MarkDir,
+    grey: GreyQueue,
+    pub(crate) roots: RootList,
+    lock: Mutex<()>,
+}
+
+impl GcState {
+    pub(crate) fn new() -> Self {
+        GcState {
+            word: CachePadded::new(AtomicU64::new(IDLE)),
+            cycle: CachePadded::new(AtomicU32::new(0)),
+            marks: MarkDir::new(),
+            grey: GreyQueue::new(),
+            roots: RootList::new(),
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// The birth cycle an insertion stores in its slot.
+    #[inline(always)]
+    pub(crate) fn birth(&self) -> u32 {
+        // Relaxed: see step 3 in the module docs; a stale value only makes the new value
+        // count as older than a cycle that is just starting.
+        self.cycle.load(Ordering::Relaxed)
+    }
+}
+
+/// The queue shades push onto and markers drain.
+#[cfg(not(loom))]
+struct GreyQueue(crossbeam_deque::Injector<Item>);
+
+#[cfg(not(loom))]
+impl GreyQueue {
+    fn new() -> Self {
+        GreyQueue(crossbeam_deque::Injector::new())
+    }
+    fn push(&self, item: Item) {
+        self.0.push(item);
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Moves queued items onto `stack`; returns whether there were any.
+    fn drain_into(&self, stack: &mut Vec<Item>) -> bool {
+        let before = stack.len();
+        loop {
+            match self.0.steal() {
+                crossbeam_deque::Steal::Success(item) => stack.push(item),
+                crossbeam_deque::Steal::Empty => break,
+                crossbeam_deque::Steal::Retry => continue,
+            }
+        }
+        stack.len() > before
+    }
+}
+
+/// Under loom, a mutex-protected vector: the protocol under test is the phase word and the
+/// mark bits, not crossbeam-deque (which loom cannot model).
+#[cfg(loom)]
+struct GreyQueue(Mutex<Vec<Item>>);
+
+#[cfg(loom)]
+impl GreyQueue {
+    fn new() -> Self {
+        GreyQueue(Mutex::new(Vec::new()))
+    }
+    fn push(&self, item: Item) {
+        self.0.lock().unwrap().push(item);
+    }
+    fn is_empty(&self) -> bool {
+        self.0.lock().unwrap().is_empty()
+    }
+    fn drain_into(&self, stack: &mut Vec<Item>) -> bool {
+        let mut q = self.0.lock().unwrap();
+        let any = !q.is_empty();
+        stack.append(&mut q);
+        any
+    }
+}
+
+/// Waits for an epoch grace period: returns once every guard (of crossbeam-epoch's default
+/// collector, which [`pin`](crate::pin) uses) that was pinned when it was called has been
+/// dropped, with everything done under those guards visible to the caller.
+fn grace_period() {
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&done);
+    let guard = crossbeam_epoch::pin();
+    // crossbeam runs deferred functions only after every guard pinned before the deferral
+    // has unpinned, and its epoch bookkeeping orders their unpinning before the run.
+    guard.defer(move || flag.store(true, Ordering::Release));
+    guard.flush();
+    drop(guard);
+    let backoff = Backoff::new();
+    // Acquire pairs with the Release store in the deferred function.
+    while !done.load(Ordering::Acquire) {
+        crossbeam_epoch::pin().flush();
+        backoff.snooze();
+    }
+}
+
+/// Traces values: the per-thread part of marking.
+struct Marker<'a, T> {
+    inner: &'a Inner<T>,
+    edges: Vec<Key>,
+    marked: usize,
+}
+
+impl<'a, T: Trace> Marker<'a, T> {
+    fn new(inner: &'a Inner<T>) -> Self {
+        Marker {
+            inner,
+            edges: Vec::new(),
+            marked: 0,
+        }
+    }
+
+    /// Marks the value of `key` if it is live and unmarked; returns it for tracing if this
+    /// call marked it.
+    #[inline]
+    fn grey(&self, key: Key) -> Option<Item> {
+        let index = key.index();
+        let marks = &self.inner.gc.marks;
+        if marks.is_marked(index) {
+            return None;
+        }
+        let slot = self.inner.dir.slot(index)?;
+        // Relaxed: only a filter (stale keys are not marked). Whoever gave us the key (an
+        // insert, a traced value, a root) is ordered before us, so a live key's state is
+        // visible; `scan` re-validates with Acquire before reading the value.
+        if slot.state.load(Ordering::Relaxed) != key.generation() {
+            return None;
+        }
+        marks.mark(index).then_some((index, key.generation()))
+    }
+
+    /// Traces one marked value; its unmarked live children go to `push`.
+    #[inline]
+    fn scan(&mut self, (index, generation): Item, mut push: impl FnMut(Item)) -> Result<(), Panic> {
+        let Some(slot) = self.inner.dir.slot(index) else {
+            return Ok(());
+        };
+        // Acquire pairs with `publish`'s Release, as in `get`.
+        if slot.state.load(Ordering::Acquire) != generation {
+            return Ok(()); // removed since it was marked
+        }
+        // SAFETY: the state equals the value's OCCUPIED generation, so it is initialised, and
+        // every marker runs pinned (`mark_local`, `run_worker`), so a removal after our load
+        // defers the drop past our guard, as in `Arena::get`.
+        let value = unsafe { slot.value_ref() };
+        self.edges.clear();
+        let edges = &mut self.edges;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            value.trace(&mut Tracer::new(edges));
+        }))?;
+        self.marked += 1;
+        for i in 0..self.edges.len() {
+            if let Some(item) = self.grey(self.edges[i]) {
+                push(item);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T> Inner<T> {
+    /// The write barrier's fast path: one relaxed load outside marking.
+    #[inline]
+    pub(crate) fn shade(&self, key: Key) {
+        if self.gc.word.load(Ordering::Relaxed) & PHASE == MARKING {
+            self.shade_slow(key);
+        }
+    }
+
+    /// [`shade`](Inner::shade) for [`Root`]: the phase load is `SeqCst` (see `root.rs`).
+    pub(crate) fn shade_seqcst(&self, key: Key) {
+        if self.gc.word.load(Ordering::SeqCst) & PHASE == MARKING {
+            self.shade_slow(key);
+        }
+    }
+
+    #[cold]
+    fn shade_slow(&self, key: Key) {
+        let gc = &self.gc;
+        // SeqCst: counts us in flight in the single total order the collector's
+        // terminating CAS is part of; returns the phase that is current now.
+        let word = gc.word.fetch_add(IN_FLIGHT, Ordering::SeqCst);
+        if word & PHASE == MARKING {
+            if let Some(slot) = self.dir.slot(key.index()) {
+                // Relaxed: a filter, as in `Marker::grey`.
+                if slot.state.load(Ordering::Relaxed) == key.generation()
+                    && gc.marks.mark(key.index())
+                {
+                    gc.grey.push((key.index(), key.generation()));
+                }
+            }
+        }
+        // Release: the collector that reads this version has seen our push.
+        gc.word
+            .fetch_add(VERSION.wrapping_sub(IN_FLIGHT), Ordering::Release);
+    }
+
+    /// Sets the phase bits, keeping the in-flight count and version.
+    fn set_phase(&self, phase: u64) {
+        let word = &self.gc.word;
+        let mut w = word.load(Ordering::Relaxed);
+        loop {
+            match word.compare_exchange_weak(
+                w,
+                (w & !PHASE) | phase,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => w = now,
+            }
+        }
+    }
+
+    /// Waits until no shade is in flight.
+    fn wait_for_shades(&self) {
+        let backoff = Backoff::new();
+        while self.gc.word.load(Ordering::SeqCst) & IN_FLIGHT_MASK != 0 {
+            backoff.snooze();
+        }
+    }
+
+    /// Ends marking if no shade is in flight and none happened since `seen`, and the grey
+    /// queue is empty (step 7 of the module docs).
+    fn try_finish_marking(&self) -> bool {
+        let w = self.gc.word.load(Ordering::SeqCst);
+        if w & IN_FLIGHT_MASK != 0 || !self.gc.grey.is_empty() {
+            return false;
+        }
+        self.gc
+            .word
+            .compare_exchange(
+                w,
+                (w & !PHASE) | SWEEPING,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    }
+}
+
+impl<T: Trace + Send + Sync> Inner<T> {
+    /// Traces from `stack` and the grey queue until both are empty.
+    fn mark_local(&self, stack: &mut Vec<Item>, marker: &mut Marker<'_, T>) -> Result<(), Panic> {
+        let mut guard = crossbeam_epoch::pin();
+        let mut n = 0u32;
+        loop {
+            while let Some(item) = stack.pop() {
+                marker.scan(item, |child| stack.push(child))?;
+                n = n.wrapping_add(1);
+                if n.is_multiple_of(1024) {
+                    // Let the epoch advance during long marks.
+                    guard.repin();
+                }
+            }
+            if !self.gc.grey.drain_into(stack) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sweeps slot indices `start..end`; returns how many values were swept.
+    fn sweep_range(this: &Arc<Self>, start: u64, end: u64, cycle: u32) -> usize {
+        let guard = crossbeam_epoch::pin();
+        let marks = &this.gc.marks;
+        let mut batch = IndexBatch::new();
+        let mut swept = 0usize;
+        let mut i = start;
+        while i < end {
+            let (c, _) = locate(i as u32);
+            let first = chunk_start(c);
+            let chunk_end = end.min(first + chunk_len(c) as u64);
+            let Some(chunk) = this.dir.chunk(c) else {
+                i = chunk_end;
+                continue;
+            };
+            while i < chunk_end {
+                // The slots sharing one mark word: bit numbers `i + BASE` up to the next
+                // multiple of 64.
+                let group_end = chunk_end.min(((i + BASE) | 63) + 1 - BASE);
+                let word = marks.word_at(i as u32);
+                let lo = (i + BASE) & 63;
+                let hi = (group_end - 1 + BASE) & 63;
+                let group = (u64::MAX >> (63 - hi)) & (u64::MAX << lo);
+                if word & group != group {
+                    for j in i..group_end {
+                        if word & MarkDir::bit_of(j as u32) != 0 {
+                            continue;
+                        }
+                        let slot = chunk.slot((j - first) as usize);
+                        // Acquire: makes the birth cycle stored before the state visible.
+                        let state = slot.state.load(Ordering::Acquire);
+                        // Relaxed: read after the Acquire above; if the slot changed since, the
+                        // CAS below fails.
+                        if !slot::is_occupied(state) || slot.next.load(Ordering::Relaxed) == cycle {
+                            continue;
+                        }
+                        // The same unlink as `remove`: of racing removers exactly one wins.
+                        if slot
+                            .state
+                            .compare_exchange(
+                                state,
+                                slot::removed(state),
+                                Ordering::Acquire,
+                                Ordering::Relaxed,
+                            )
+                            .is_ok()
+                        {
+                            swept += 1;
+                            if batch.is_full() {
+                                let full = core::mem::replace(&mut batch, IndexBatch::new());
+                                Inner::defer_reclaim(this, full, &guard);
+                            }
+                            batch.push(j as u32, slot::removed(state));
+                        }
+                    }
+                }
+                i = group_end;
+            }
+        }
+        Inner::defer_reclaim(this, batch, &guard);
+        this.shared.counters.add_removed_shared(swept as isize);
+        swept
+    }
+
+    /// One collection (see the module docs).
+    fn collect(
+        this: &Arc<Self>,
+        roots: impl IntoIterator<Item = Key>,
+        opts: CollectOptions,
+    ) -> CollectStats {
+        assert!(
+            !crossbeam_epoch::is_pinned(),
+            "epoch-arena: collect was called while this thread holds a Guard; the collection \
+             waits for a grace period, which that guard would block forever"
+        );
+        let mut stats = CollectStats::default();
+        let waited = Instant::now();
+        let _lock = this.gc.lock.lock().unwrap_or_else(|p| p.into_inner());
+
+        // Clear: drop leftovers of an aborted cycle, zero the bits.
+        let cleared = Instant::now();
+        let mut stack = Vec::new();
+        this.gc.grey.drain_into(&mut stack);
+        stack.clear();
+        let high_water = this.high_water();
+        let chunks = (0..NUM_CHUNKS)
+            .find(|&c| chunk_start(c) >= high_water)
+            .unwrap_or(NUM_CHUNKS);
+        this.gc.marks.clear(chunks);
+        stats.clear_time = cleared.elapsed();
+
+        // Birth cycle, MARKING, grace period.
+        let cycle = this.gc.cycle.load(Ordering::Relaxed).wrapping_add(1);
+        this.gc.cycle.store(cycle, Ordering::SeqCst);
+        this.set_phase(MARKING);
+        let grace = Instant::now();
+        grace_period();
+        stats.wait_time = cleared.duration_since(waited) + grace.elapsed();
+
+        // Mark.
+        let marking = Instant::now();
+        let threads = if (high_water as usize) < PARALLEL_THRESHOLD {
+            1
+        } else {
+            opts.threads.max(1)
+        };
+        let threads = if cfg!(loom) { 1 } else { threads };
+        stats.threads = threads;
+        let mut marker = Marker::new(&**this);
+        for key in roots.into_iter().chain(this.gc.roots.keys()) {
+            stats.roots += 1;
+            if let Some(item) = marker.grey(key) {
+                stack.push(item);
+            }
+        }
+        let mut result = Ok(());
+        if threads > 1 {
+            let (marked, r) = this.mark_parallel(threads, core::mem::take(&mut stack));
+            marker.marked += marked;
+            result = r;
+        }
+        let backoff = Backoff::new();
+        while result.is_ok() {
+            result = this.mark_local(&mut stack, &mut marker);
+            if result.is_ok() && this.try_finish_marking() {
+                break;
+            }
+            backoff.snooze();
+        }
+        stats.marked = marker.marked;
+        if let Err(payload) = result {
+            // Abort: nothing is swept; no shade may still be setting bits when the next
+            // cycle clears them.
+            this.set_phase(IDLE);
+            this.wait_for_shades();
+            this.gc.grey.drain_into(&mut stack);
+            std::panic::resume_unwind(payload);
+        }
+        stats.mark_time = marking.elapsed();
+
+        // Sweep.
+        let sweeping = Instant::now();
+        let high_water = this.high_water();
+        stats.swept = if threads > 1 {
+            Self::sweep_parallel(this, threads, high_water, cycle)
+        } else {
+            Self::sweep_range(this, 0, high_water, cycle)
+        };
+        this.set_phase(IDLE);
+        stats.sweep_time = sweeping.elapsed();
+        stats
+    }
+}
+
+#[cfg(not(loom))]
+impl<T: Trace + Send + Sync> Inner<T> {
+    /// Marks with `threads` workers (the caller is one) sharing work by stealing. Returns
+    /// the values traced and the first panic, if any.
+    fn mark_parallel(&self, threads: usize, roots: Vec<Item>) -> (usize, Result<(), Panic>) {
+        use crossbeam_deque::{Stealer, Worker};
+        use std::sync::atomic::AtomicUsize;
+
+        let workers: Vec<Worker<Item>> = (0..threads).map(|_| Worker::new_lifo()).collect();
+        for (n, item) in roots.into_iter().enumerate() {
+            workers[n % threads].push(item);
+        }
+        let stealers: Vec<Stealer<Item>> = workers.iter().map(Worker::stealer).collect();
+        let active = AtomicUsize::new(threads);
+        let abort = std::sync::atomic::AtomicBool::new(false);
+        let ctx = Workers {
+            stealers: &stealers,
+            active: &active,
+            abort: &abort,
+        };
+        let results: Vec<(usize, Result<(), Panic>)> = std::thread::scope(|s| {
+            let mut workers = workers.into_iter().enumerate();
+            let (_, mine) = workers.next().expect("threads >= 1");
+            let handles: Vec<_> = workers
+                .map(|(me, w)| s.spawn(move || self.run_worker(me, w, ctx)))
+                .collect();
+            let mut results = vec![self.run_worker(0, mine, ctx)];
+            results.extend(handles.into_iter().map(|h| match h.join() {
+                Ok(r) => r,
+                Err(payload) => (0, Err(payload)),
+            }));
+            results
+        });
+        let marked = results.iter().map(|r| r.0).sum();
+        let first_panic = results.into_iter().find_map(|r| r.1.err());
+        (marked, first_panic.map_or(Ok(()), Err))
+    }
+
+    /// One marker thread: its own deque first, then the grey queue, then the others'.
+    fn run_worker(
+        &self,
+        me: usize,
+        local: crossbeam_deque::Worker<Item>,
+        ctx: Workers<'_>,
+    ) -> (usize, Result<(), Panic>) {
+        let mut marker = Marker::new(self);
+        let mut guard = crossbeam_epoch::pin();
+        let mut n = 0u32;
+        let result = 'work: loop {
+            let item = match local.pop().or_else(|| ctx.steal(&self.gc.grey, &local, me)) {
+                Some(item) => item,
+                None => {
+                    // Idle. All markers idle (and so all deques empty: only an active marker
+                    // pushes) ends this parallel phase; the caller then drains the grey
+                    // queue and attempts termination.
+                    ctx.active.fetch_sub(1, Ordering::SeqCst);
+                    let backoff = Backoff::new();
+                    loop {
+                        if ctx.abort.load(Ordering::Relaxed) {
+                            break 'work Ok(());
+                        }
+                        if !self.gc.grey.is_empty() || ctx.stealers.iter().any(|s| !s.is_empty()) {
+                            ctx.active.fetch_add(1, Ordering::SeqCst);
+                            if let Some(item) = ctx.steal(&self.gc.grey, &local, me) {
+                                break item;
+                            }
+                            ctx.active.fetch_sub(1, Ordering::SeqCst);
+                        } else if ctx.active.load(Ordering::SeqCst) == 0 {
+                            break 'work Ok(());
+                        }
+                        backoff.snooze();
+                    }
+                }
+            };
+            if ctx.abort.load(Ordering::Relaxed) {
+                break Ok(());
+            }
+            if let Err(payload) = marker.scan(item, |child| local.push(child)) {
+                ctx.abort.store(true, Ordering::Relaxed);
+                break Err(payload);
+            }
+            n = n.wrapping_add(1);
+            if n.is_multiple_of(1024) {
+                guard.repin();
+            }
+        };
+        (marker.marked, result)
+    }
+
+    /// Sweeps `0..high_water` in `threads` contiguous parts.
+    fn sweep_parallel(this: &Arc<Self>, threads: usize, high_water: u64, cycle: u32) -> usize {
+        let part = high_water.div_ceil(threads as u64).next_multiple_of(64);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (1..threads as u64)
+                .map(|t| {
+                    let (start, end) =
+                        ((t * part).min(high_water), ((t + 1) * part).min(high_water));
+                    s.spawn(move || Self::sweep_range(this, start, end, cycle))
+                })
+                .collect();
+            let mine = Self::sweep_range(this, 0, part.min(high_water), cycle);
+            mine + handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(0))
+                .sum::<usize>()
+        })
+    }
+}
+
+#[cfg(loom)]
+impl<T: Trace + Send + Sync> Inner<T> {
+    fn mark_parallel(&self, _: usize, _: Vec<Item>) -> (usize, Result<(), Panic>) {
+        unreachable!("one marker under loom")
+    }
+    fn sweep_parallel(_: &Arc<Self>, _: usize, _: u64, _: u32) -> usize {
+        unreachable!("one sweeper under loom")
+    }
+}
+
+/// What the marker threads share.
+#[cfg(not(loom))]
+#[derive(Clone, Copy)]
+struct Workers<'a> {
+    stealers: &'a [crossbeam_deque::Stealer<Item>],
+    active: &'a std::sync::atomic::AtomicUsize,
+    abort: &'a std::sync::atomic::AtomicBool,
+}
+
+#[cfg(not(loom))]
+impl Workers<'_> {
+    /// A batch from the grey queue or from another marker, into `local`; pops one.
+    fn steal(
+        &self,
+        grey: &GreyQueue,
+        local: &crossbeam_deque::Worker<Item>,
+        me: usize,
+    ) -> Option<Item> {
+        use crossbeam_deque::Steal;
+        loop {
+            let mut retry = false;
+            match grey.0.steal_batch_and_pop(local) {
+                Steal::Success(item) => return Some(item),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            for (other, stealer) in self.stealers.iter().enumerate() {
+                if other == me {
+                    continue;
+                }
+                match stealer.steal_batch_and_pop(local) {
+                    Steal::Success(item) => return Some(item),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+}
+
+impl<T: Trace + Send + Sync> Arena<T> {
+    /// Collects garbage: removes every value not reachable from `roots` (and the live
+    /// [`Root`]s) through [`Trace`] edges, with one marker per core. See
+    /// [`collect_with`](Arena::collect_with).
+    ///
+    /// ```
+    /// use epoch_arena::{Arena, Key, Trace, Tracer};
+    /// use std::sync::Mutex;
+    ///
+    /// struct Node(Mutex<Vec<Key>>);
+    /// impl Trace for Node {
+    ///     fn trace(&self, tracer: &mut Tracer<'_>) {
+    ///         self.0.trace(tracer);
+    ///     }
+    /// }
+    ///
+    /// let arena = Arena::new();
+    /// let child = arena.insert(Node(Mutex::new(vec![])));
+    /// let root = arena.insert(Node(Mutex::new(vec![child])));
+    /// let orphan = arena.insert(Node(Mutex::new(vec![root]))); // points in, but unreachable
+    /// let stats = arena.collect([root]);
+    /// assert_eq!(stats.swept, 1);
+    /// assert!(arena.contains(root) && arena.contains(child) && !arena.contains(orphan));
+    /// ```
+    pub fn collect(&self, roots: impl IntoIterator<Item = Key>) -> CollectStats {
+        self.collect_with(roots, CollectOptions::default())
+    }
+
+    /// Collects garbage with the given options.
+    ///
+    /// Keeps every value reachable from `roots` and the live [`Root`]s, and every value
+    /// inserted while the collection runs; removes every other value as
+    /// [`remove`](Arena::remove) would (dropped once no guard can see it). Other threads may
+    /// read, insert, remove and iterate meanwhile; threads that store keys into values must
+    /// follow [`shade`](Arena::shade)'s rule. Stale keys among `roots` or reported by
+    /// [`Trace`] are ignored.
+    ///
+    /// A second `collect` of the same arena waits until the first has finished, then runs
+    /// its own cycle. The collection waits for guards pinned when marking starts to be
+    /// dropped (an epoch grace period), so a thread holding a guard for a long time delays it.
+    ///
+    /// # Panics
+    ///
+    /// * If the calling thread holds a [`Guard`](crate::Guard) (it would wait for itself
+    ///   forever).
+    /// * If a [`Trace`] impl panics: the panic is resumed here after the cycle is abandoned;
+    ///   nothing was swept and the arena is consistent.
+    ///
+    /// ```
+    /// use epoch_arena::{Arena, CollectOptions, Key};
+    ///
+    /// let arena: Arena<Option<Key>> = Arena::new();
+    /// let mut last = arena.insert(None);
+    /// let first = last;
+    /// for _ in 0..1000 {
+    ///     last = arena.insert(Some(last)); // a list: last -> ... -> first
+    /// }
+    /// let stats = arena.collect_with([last], CollectOptions::with_threads(2));
+    /// assert_eq!((stats.marked, stats.swept), (1001, 0));
+    /// assert!(arena.contains(first));
+    /// ```
+    pub fn collect_with(
+        &self,
+        roots: impl IntoIterator<Item = Key>,
+        opts: CollectOptions,
+    ) -> CollectStats {
+        Inner::collect(&self.inner, roots, opts)
+    }
+
+    /// A persistent root: `key` (and all it reaches) survives every collection until the
+    /// returned [`Root`] is dropped.
+    ///
+    /// Rooting a key while a collection is marking also shades it, so the running cycle
+    /// keeps it too. A collection that has finished marking may still sweep the key if it
+    /// was unreachable when marking ended.
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// let key = arena.insert(42u32);
+    /// let root = arena.root(key);
+    /// arena.collect([]);
+    /// assert!(arena.contains(root.key()));
+    /// ```
+    pub fn root(&self, key: Key) -> Root<'_, T> {
+        Root::new(self, key)
+    }
+
+    /// The write barrier: call it with a key *before* storing that key into a value of
+    /// this arena, while pinned by the same guard as the store.
+    ///
+    /// If a collection is marking, the key's value is marked (it and everything it reaches
+    /// survive the cycle). Otherwise this is one relaxed load. Stale keys are ignored.
+    ///
+    /// The full rule, and why it is enough: keys stored into values during a cycle survive
+    /// if each store is preceded by `shade(key)` under one guard. Keys held only in local
+    /// variables are not roots: if nothing reachable holds them, a collection may sweep
+    /// their values and the keys go stale (`get` returns `None`, never another value). Use
+    /// [`root`](Arena::root) to keep such a key. See the [module docs](crate#garbage-collection).
+    ///
+    /// ```
+    /// use epoch_arena::{pin, Arena, Key, Trace, Tracer};
+    /// use std::sync::Mutex;
+    ///
+    /// struct Node(Mutex<Vec<Key>>);
+    /// impl Trace for Node {
+    ///     fn trace(&self, tracer: &mut Tracer<'_>) {
+    ///         self.0.trace(tracer);
+    ///     }
+    /// }
+    ///
+    /// let arena = Arena::new();
+    /// let parent = arena.insert(Node(Mutex::new(vec![])));
+    /// let child = arena.insert(Node(Mutex::new(vec![])));
+    /// {
+    ///     let guard = pin();
+    ///     arena.shade(child);
+    ///     arena.get(parent, &guard).unwrap().0.lock().unwrap().push(child);
+    /// }
+    /// arena.collect([parent]);
+    /// assert!(arena.contains(child));
+    /// ```
+    #[inline]
+    pub fn shade(&self, key: Key) {
+        self.inner.shade(key);
+    }
+}

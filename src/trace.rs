@@ -1,0 +1,311 @@
+//! [`Trace`]: how a value reports the keys it holds, and impls for std types.
+
+use crate::key::Key;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
+use std::sync::{Mutex, RwLock};
+
+/// A value that holds [`Key`]s of other values in the same arena, which the collector
+/// follows ([`Arena::collect`](crate::Arena::collect)).
+///
+/// `trace` must report every key the value holds by calling [`Tracer::edge`]; a key it
+/// leaves out is not followed, and the value it names is swept if nothing else reaches it.
+/// Reporting keys that are stale, of another arena, or made from arbitrary bits is harmless.
+/// `trace` runs on the collector's threads while other threads may use the value, so
+/// interior mutability must be synchronised (the impls for [`Mutex`] and [`RwLock`] lock).
+///
+/// ```
+/// use epoch_arena::{Key, Trace, Tracer};
+///
+/// struct Node {
+///     name: String,
+///     children: Vec<Key>,
+///     parent: Option<Key>,
+/// }
+///
+/// impl Trace for Node {
+///     fn trace(&self, tracer: &mut Tracer<'_>) {
+///         self.children.trace(tracer);
+///         self.parent.trace(tracer);
+///     }
+/// }
+///
+/// let arena = epoch_arena::Arena::new();
+/// let leaf = arena.insert(Node { name: "leaf".into(), children: vec![], parent: None });
+/// let top = arena.insert(Node { name: "top".into(), children: vec![leaf], parent: None });
+/// arena.collect([top]);
+/// assert_eq!(arena.get(leaf, &epoch_arena::pin()).unwrap().name, "leaf");
+/// ```
+pub trait Trace {
+    /// Reports every key this value holds to `tracer`.
+    fn trace(&self, tracer: &mut Tracer<'_>);
+}
+
+/// Receives the keys a value reports from [`Trace::trace`].
+///
+/// Edges are buffered and followed after `trace` returns, so `edge` is a vector push.
+#[derive(Debug)]
+pub struct Tracer<'a> {
+    edges: &'a mut Vec<Key>,
+}
+
+impl<'a> Tracer<'a> {
+    pub(crate) fn new(edges: &'a mut Vec<Key>) -> Self {
+        Tracer { edges }
+    }
+
+    /// Reports a key the traced value holds. Stale keys, keys of another arena and keys made
+    /// from arbitrary bits are ignored by the collector.
+    ///
+    /// ```
+    /// use epoch_arena::{Arena, Key, Trace, Tracer};
+    ///
+    /// struct Pair(Key, Key);
+    /// impl Trace for Pair {
+    ///     fn trace(&self, tracer: &mut Tracer<'_>) {
+    ///         tracer.edge(self.0);
+    ///         tracer.edge(self.1);
+    ///     }
+    /// }
+    /// # let _ = Arena::<Pair>::new();
+    /// ```
+    #[inline]
+    pub fn edge(&mut self, key: Key) {
+        self.edges.push(key);
+    }
+}
+
+impl Trace for Key {
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        tracer.edge(*self);
+    }
+}
+
+/// Types that hold no keys.
+macro_rules! leaf {
+    ($($t:ty),* $(,)?) => {$(
+        impl Trace for $t {
+            #[inline]
+            fn trace(&self, _: &mut Tracer<'_>) {}
+        }
+    )*};
+}
+
+leaf!(
+    (),
+    bool,
+    char,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    str,
+    String,
+    std::time::Duration,
+    std::time::Instant,
+    std::path::PathBuf,
+    std::ffi::OsString,
+);
+
+impl<T: ?Sized> Trace for core::marker::PhantomData<T> {
+    #[inline]
+    fn trace(&self, _: &mut Tracer<'_>) {}
+}
+
+impl<T: Trace + ?Sized> Trace for &T {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        (**self).trace(tracer);
+    }
+}
+
+impl<T: Trace + ?Sized> Trace for Box<T> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        (**self).trace(tracer);
+    }
+}
+
+impl<T: Trace + ?Sized> Trace for std::sync::Arc<T> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        (**self).trace(tracer);
+    }
+}
+
+impl<T: Trace + ?Sized> Trace for std::rc::Rc<T> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        (**self).trace(tracer);
+    }
+}
+
+impl<T: Trace> Trace for Option<T> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        if let Some(v) = self {
+            v.trace(tracer);
+        }
+    }
+}
+
+impl<T: Trace, E: Trace> Trace for Result<T, E> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        match self {
+            Ok(v) => v.trace(tracer),
+            Err(e) => e.trace(tracer),
+        }
+    }
+}
+
+impl<T: Trace> Trace for [T] {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        for v in self {
+            v.trace(tracer);
+        }
+    }
+}
+
+impl<T: Trace, const N: usize> Trace for [T; N] {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        self.as_slice().trace(tracer);
+    }
+}
+
+/// Containers traced by iterating over their elements.
+macro_rules! iterable {
+    ($($t:ident),*) => {$(
+        impl<T: Trace> Trace for $t<T> {
+            fn trace(&self, tracer: &mut Tracer<'_>) {
+                for v in self {
+                    v.trace(tracer);
+                }
+            }
+        }
+    )*};
+}
+
+iterable!(Vec, VecDeque, LinkedList, BTreeSet, BinaryHeap);
+
+impl<T: Trace, S> Trace for HashSet<T, S> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        for v in self {
+            v.trace(tracer);
+        }
+    }
+}
+
+impl<K: Trace, V: Trace, S> Trace for HashMap<K, V, S> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        for (k, v) in self {
+            k.trace(tracer);
+            v.trace(tracer);
+        }
+    }
+}
+
+impl<K: Trace, V: Trace> Trace for BTreeMap<K, V> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        for (k, v) in self {
+            k.trace(tracer);
+            v.trace(tracer);
+        }
+    }
+}
+
+impl<T: Copy + Trace> Trace for core::cell::Cell<T> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        self.get().trace(tracer);
+    }
+}
+
+/// Locks the mutex; a poisoned mutex is traced anyway (its keys are still held).
+impl<T: Trace + ?Sized> Trace for Mutex<T> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        let guard = self.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard.trace(tracer);
+    }
+}
+
+/// Read-locks the lock; a poisoned lock is traced anyway (its keys are still held).
+impl<T: Trace + ?Sized> Trace for RwLock<T> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        let guard = self.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard.trace(tracer);
+    }
+}
+
+impl<T: Trace> Trace for std::sync::OnceLock<T> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        if let Some(v) = self.get() {
+            v.trace(tracer);
+        }
+    }
+}
+
+/// Tuples up to twelve elements.
+macro_rules! tuple {
+    ($($name:ident)+) => {
+        impl<$($name: Trace),+> Trace for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn trace(&self, tracer: &mut Tracer<'_>) {
+                let ($($name,)+) = self;
+                $($name.trace(tracer);)+
+            }
+        }
+    };
+}
+
+tuple!(A);
+tuple!(A B);
+tuple!(A B C);
+tuple!(A B C D);
+tuple!(A B C D E);
+tuple!(A B C D E F);
+tuple!(A B C D E F G);
+tuple!(A B C D E F G H);
+tuple!(A B C D E F G H I);
+tuple!(A B C D E F G H I J);
+tuple!(A B C D E F G H I J K);
+tuple!(A B C D E F G H I J K L);
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn edges(v: &dyn Trace) -> Vec<Key> {
+        let mut out = Vec::new();
+        v.trace(&mut Tracer::new(&mut out));
+        out
+    }
+
+    #[test]
+    fn std_impls_report_every_key() {
+        let k = |i| Key::new(i, 1);
+        assert_eq!(edges(&k(1)), [k(1)]);
+        assert_eq!(edges(&Some(k(2))), [k(2)]);
+        assert!(edges(&None::<Key>).is_empty());
+        assert_eq!(edges(&vec![k(1), k(2)]), [k(1), k(2)]);
+        assert_eq!(edges(&[k(3); 2]), [k(3), k(3)]);
+        assert_eq!(edges(&Box::new(k(4))), [k(4)]);
+        assert_eq!(edges(&(String::new(), k(5), 7u8, Some(k(6)))), [k(5), k(6)]);
+        assert_eq!(edges(&Mutex::new(vec![k(7)])), [k(7)]);
+        assert_eq!(edges(&RwLock::new(k(8))), [k(8)]);
+        let map: BTreeMap<u32, Key> = [(1, k(9))].into();
+        assert_eq!(edges(&map), [k(9)]);
+        let poisoned = std::sync::Arc::new(Mutex::new(k(10)));
+        let p = std::sync::Arc::clone(&poisoned);
+        let _ = std::thread::spawn(move || {
+            let _g = p.lock().unwrap();
+            panic!("poison");
+        })
+        .join();
+        assert!(poisoned.is_poisoned());
+        assert_eq!(edges(&poisoned), [k(10)]);
+    }
+}

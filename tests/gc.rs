@@ -1,0 +1,381 @@
+//! Collection: reachable values survive, unreachable ones go, under concurrency too.
+
+mod common;
+
+use common::{DropLog, Tracked};
+use epoch_arena::{pin, Arena, CollectOptions, Key, Trace, Tracer};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A graph node: a name and edges, behind a lock so other threads can relink it.
+struct Node {
+    id: u64,
+    edges: Mutex<Vec<Key>>,
+    _log: Option<Tracked>,
+}
+
+impl Trace for Node {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        self.edges.trace(tracer);
+    }
+}
+
+fn node(id: u64) -> Node {
+    Node {
+        id,
+        edges: Mutex::new(Vec::new()),
+        _log: None,
+    }
+}
+
+fn link(arena: &Arena<Node>, from: Key, to: Key) {
+    let guard = pin();
+    arena.shade(to);
+    arena
+        .get(from, &guard)
+        .unwrap()
+        .edges
+        .lock()
+        .unwrap()
+        .push(to);
+}
+
+fn one() -> CollectOptions {
+    CollectOptions::with_threads(1)
+}
+
+#[test]
+fn trees_dags_cycles_and_self_loops() {
+    for opts in [one(), CollectOptions::with_threads(2)] {
+        let arena = Arena::new();
+        let keys: Vec<Key> = (0..10).map(|i| arena.insert(node(i))).collect();
+        // Tree 0 -> 1, 2; 1 -> 3. DAG: 2 -> 3 too. Cycle 3 -> 0. Self-loop 4 -> 4 (unreachable).
+        // Unreachable cycle 5 <-> 6 pointing into the reachable part: 5 -> 0.
+        for (a, b) in [
+            (0, 1),
+            (0, 2),
+            (1, 3),
+            (2, 3),
+            (3, 0),
+            (4, 4),
+            (5, 6),
+            (6, 5),
+            (5, 0),
+        ] {
+            link(&arena, keys[a], keys[b]);
+        }
+        let stats = arena.collect_with([keys[0]], opts);
+        assert_eq!(stats.marked, 4);
+        assert_eq!(stats.swept, 6);
+        let guard = pin();
+        let mut live: Vec<u64> = arena.iter(&guard).map(|(_, n)| n.id).collect();
+        live.sort();
+        assert_eq!(live, [0, 1, 2, 3]);
+        drop(guard);
+        // A second cycle with the same roots sweeps nothing more.
+        let again = arena.collect_with([keys[0]], opts);
+        assert_eq!((again.marked, again.swept), (4, 0));
+        // No roots: everything goes.
+        assert_eq!(arena.collect_with([], opts).swept, 4);
+        assert!(arena.is_empty());
+    }
+}
+
+#[test]
+fn deep_list_does_not_overflow_the_stack() {
+    const N: usize = if cfg!(miri) { 2_000 } else { 1_000_000 };
+    let arena: Arena<Option<Key>> = Arena::new();
+    let mut head = arena.insert(None);
+    let tail = head;
+    for _ in 1..N {
+        head = arena.insert(Some(head));
+    }
+    let garbage = arena.insert(Some(head));
+    let stats = arena.collect_with([head], one());
+    assert_eq!((stats.marked, stats.swept), (N, 1));
+    assert!(arena.contains(tail) && !arena.contains(garbage));
+    if !cfg!(miri) {
+        let stats = arena.collect_with([head], CollectOptions::with_threads(2));
+        assert_eq!((stats.marked, stats.swept), (N, 0));
+    }
+}
+
+#[test]
+fn stale_foreign_and_garbage_edges_are_ignored() {
+    let arena: Arena<Vec<Key>> = Arena::new();
+    let dead = arena.insert(vec![]);
+    arena.remove(dead);
+    let foreign = Key::from_bits((1u64 << 60) | 1).unwrap(); // index far past capacity
+    let other = arena.insert(vec![]); // live, but its key is only referenced with a bad generation
+    let wrong_gen = Key::from_bits(other.to_bits() + 4).unwrap();
+    let root = arena.insert(vec![dead, foreign, wrong_gen, other, other]);
+    let stats = arena.collect_with([root, dead, foreign], one());
+    assert_eq!((stats.marked, stats.swept), (2, 0));
+    assert!(arena.contains(other));
+}
+
+#[test]
+fn roots_keep_values_until_dropped() {
+    let arena = Arena::new();
+    let a = arena.insert(node(1));
+    let b = arena.insert(node(2));
+    link(&arena, a, b);
+    let root = arena.root(a);
+    let root2 = root.clone();
+    assert_eq!(arena.collect([]).swept, 0);
+    drop(root);
+    assert_eq!(arena.collect([]).swept, 0, "the clone still roots a");
+    assert_eq!(format!("{root2:?}"), format!("Root({a:?})"));
+    drop(root2);
+    assert_eq!(arena.collect([]).swept, 2);
+    // Cells are reused.
+    for _ in 0..100 {
+        let k = arena.insert(node(3));
+        let r = arena.root(k);
+        // The previous iteration's value is no longer rooted.
+        assert!(arena.collect([]).swept <= 1);
+        assert!(arena.contains(k));
+        drop(r);
+    }
+}
+
+#[test]
+fn drop_accounting_is_exact() {
+    let log = Arc::new(DropLog::default());
+    let arena = Arena::new();
+    let mut kept = Vec::new();
+    let mut root_edges = Vec::new();
+    for i in 0..1000u64 {
+        let k = arena.insert(Node {
+            id: i,
+            edges: Mutex::new(vec![]),
+            _log: Some(Tracked::new(i, &log)),
+        });
+        if i % 3 == 0 {
+            root_edges.push(k);
+            kept.push(i);
+        }
+    }
+    let root = arena.insert(Node {
+        id: u64::MAX,
+        edges: Mutex::new(root_edges),
+        _log: None,
+    });
+    let stats = arena.collect_with([root], one());
+    assert_eq!(stats.swept, 1000 - kept.len());
+    assert!(common::reclaim_until(&arena, || log.count() == 1000 - kept.len()));
+    let guard = pin();
+    let mut live: Vec<u64> = arena
+        .iter(&guard)
+        .map(|(_, n)| n.id)
+        .filter(|&i| i != u64::MAX)
+        .collect();
+    live.sort();
+    assert_eq!(live, kept);
+    drop(guard);
+    drop(arena);
+    assert_eq!(log.count(), 1000);
+}
+
+#[test]
+fn values_inserted_during_a_cycle_survive_it() {
+    // A Trace impl that inserts while the collector traces it: the insert happens inside the
+    // cycle, so the new (unreachable) value must survive this cycle and go in the next.
+    struct Spawner<'a> {
+        arena: &'a std::sync::OnceLock<Arena<Spawner<'a>>>,
+        born: &'a Mutex<Vec<Key>>,
+    }
+    impl Trace for Spawner<'_> {
+        fn trace(&self, _: &mut Tracer<'_>) {
+            let arena = self.arena.get().unwrap();
+            let k = arena.insert(Spawner {
+                arena: self.arena,
+                born: self.born,
+            });
+            self.born.lock().unwrap().push(k);
+        }
+    }
+    // Leaked: the arena's values refer to the arena itself.
+    let cell: &'static std::sync::OnceLock<Arena<Spawner<'static>>> =
+        Box::leak(Box::new(std::sync::OnceLock::new()));
+    let born: &'static Mutex<Vec<Key>> = Box::leak(Box::new(Mutex::new(Vec::new())));
+    let arena = cell.get_or_init(Arena::new);
+    let root = arena.insert(Spawner { arena: cell, born });
+    let stats = arena.collect_with([root], one());
+    assert_eq!((stats.marked, stats.swept), (1, 0));
+    let first = born.lock().unwrap()[0];
+    assert!(arena.contains(first), "allocated black");
+    let stats = arena.collect_with([root], one());
+    assert_eq!(stats.swept, 1);
+    assert!(!arena.contains(first));
+}
+
+#[test]
+fn a_panicking_trace_aborts_the_cycle() {
+    struct Bomb(bool, Vec<Key>);
+    impl Trace for Bomb {
+        fn trace(&self, tracer: &mut Tracer<'_>) {
+            assert!(!self.0, "boom");
+            self.1.trace(tracer);
+        }
+    }
+    let arena = Arena::new();
+    let garbage = arena.insert(Bomb(false, vec![]));
+    let bomb = arena.insert(Bomb(true, vec![]));
+    let root = arena.insert(Bomb(false, vec![bomb]));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        arena.collect_with([root], one())
+    }));
+    assert!(r.is_err());
+    assert_eq!(arena.len(), 3, "nothing swept");
+    assert!(arena.contains(garbage));
+    // The arena still works, and the next cycle (without the bomb) is exact.
+    let stats = arena.collect_with([garbage], one());
+    assert_eq!((stats.marked, stats.swept), (1, 2));
+}
+
+#[test]
+#[should_panic(expected = "holds a Guard")]
+fn collecting_while_pinned_panics() {
+    let arena: Arena<Key> = Arena::new();
+    let _guard = pin();
+    arena.collect([]);
+}
+
+#[test]
+fn two_concurrent_collections_sweep_each_value_once() {
+    let arena = Arena::new();
+    let root = arena.insert(node(0));
+    for i in 1..2000 {
+        let k = arena.insert(node(i));
+        if i % 2 == 0 {
+            link(&arena, root, k);
+        }
+    }
+    let swept = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let stats = arena.collect_with([root], one());
+                swept.fetch_add(stats.swept, Ordering::Relaxed);
+            });
+        }
+    });
+    assert_eq!(swept.load(Ordering::Relaxed), 1000);
+    assert_eq!(arena.len(), 1000);
+}
+
+/// Writers insert nodes and link them under shade into a rooted tree, and move subtrees
+/// around (link into the new parent first, then unlink from the old one), while a reader
+/// walks the tree and checks every edge resolves, and a collector runs cycle after cycle.
+#[test]
+#[cfg_attr(miri, ignore = "too slow under miri")]
+fn collection_concurrent_with_linking_writers_and_a_walking_reader() {
+    let arena: Arena<Node> = Arena::new();
+    let root = arena.insert(node(0));
+    let stop = AtomicBool::new(false);
+    let broken = AtomicUsize::new(0);
+    let walks = AtomicUsize::new(0);
+    let garbage_made = AtomicUsize::new(0);
+    let swept_total = AtomicUsize::new(0);
+    let writers_done = AtomicUsize::new(0);
+    let cycles = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        // Two writers.
+        for w in 0..2u64 {
+            let (arena, garbage_made, writers_done) = (&arena, &garbage_made, &writers_done);
+            s.spawn(move || {
+                let mut mine: Vec<Key> = vec![root];
+                for i in 1..=20_000u64 {
+                    let child = arena.insert(node(w << 32 | i));
+                    let parent = mine[(i as usize * 7919) % mine.len()];
+                    link(arena, parent, child);
+                    mine.push(child);
+                    if i % 5 == 0 {
+                        // Garbage: a node linked nowhere.
+                        arena.insert(node(u64::MAX));
+                        garbage_made.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if i % 7 == 0 && mine.len() > 2 {
+                        // Move `child` under another node: link first, then unlink.
+                        let new_parent = mine[(i as usize * 31) % (mine.len() - 1)];
+                        if new_parent != child {
+                            link(arena, new_parent, child);
+                            let guard = pin();
+                            let p = arena.get(parent, &guard).unwrap();
+                            p.edges.lock().unwrap().retain(|&k| k != child);
+                        }
+                    }
+                    if mine.len() > 5000 {
+                        mine.truncate(1);
+                    }
+                }
+                writers_done.fetch_add(1, Ordering::Release);
+            });
+        }
+        // A reader walking the tree from the root.
+        {
+            let (arena, stop, broken, walks) = (&arena, &stop, &broken, &walks);
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let guard = pin();
+                    let mut stack = vec![root];
+                    let mut seen = std::collections::HashSet::new();
+                    while let Some(k) = stack.pop() {
+                        if !seen.insert(k) {
+                            continue;
+                        }
+                        match arena.get(k, &guard) {
+                            Some(n) => stack.extend(n.edges.lock().unwrap().iter().copied()),
+                            None => {
+                                broken.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        if seen.len() > 2000 {
+                            break;
+                        }
+                    }
+                    walks.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        // The collector, until the writers are done.
+        while writers_done.load(Ordering::Acquire) < 2 {
+            let stats = arena.collect([root]);
+            swept_total.fetch_add(stats.swept, Ordering::Relaxed);
+            cycles.fetch_add(1, Ordering::Relaxed);
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert_eq!(
+        broken.load(Ordering::Relaxed),
+        0,
+        "a reachable node was swept"
+    );
+    assert!(walks.load(Ordering::Relaxed) > 0);
+    assert!(cycles.load(Ordering::Relaxed) > 0);
+    // Quiescent now: one more cycle leaves exactly the reachable nodes.
+    let stats = arena.collect([root]);
+    let guard = pin();
+    let mut reachable = std::collections::HashSet::new();
+    let mut stack = vec![root];
+    while let Some(k) = stack.pop() {
+        if reachable.insert(k) {
+            stack.extend(
+                arena
+                    .get(k, &guard)
+                    .unwrap()
+                    .edges
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .copied(),
+            );
+        }
+    }
+    assert_eq!(stats.marked, reachable.len());
+    assert_eq!(arena.len(), reachable.len());
+    assert!(
+        swept_total.load(Ordering::Relaxed) + stats.swept >= garbage_made.load(Ordering::Relaxed)
+    );
+}
