@@ -109,7 +109,7 @@ pub struct CollectStats {
     pub swept: usize,
     /// Root keys considered: the `roots` argument plus live [`Root`]s.
     pub roots: usize,
-    /// Markers that ran (1 for small arenas, see [`CollectOptions::threads`]).
+    /// Markers that ran (1 for small arenas, see [`CollectOptions::parallel_min_slots`]).
     pub threads: usize,
     /// Time spent waiting for another collection and for the epoch grace period.
     pub wait_time: Duration,
@@ -128,31 +128,42 @@ pub struct CollectStats {
 ///
 /// let default = CollectOptions::default();
 /// assert!(default.threads >= 1);
-/// let one = CollectOptions { threads: 1 };
-/// assert_eq!(one, CollectOptions::with_threads(1));
+/// let two = CollectOptions { threads: 2, ..Default::default() };
+/// assert_eq!(two, CollectOptions::with_threads(2));
+/// let always_parallel = CollectOptions { threads: 2, parallel_min_slots: 0 };
+/// # let _ = always_parallel;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CollectOptions {
-    /// Marker (and sweeper) threads, the caller included; 0 counts as 1. Extra threads are
-    /// only started for arenas of more than [`PARALLEL_THRESHOLD`] slots: below that,
-    /// starting a thread costs more than it saves.
+    /// Marker (and sweeper) threads, the caller included; 0 counts as 1.
     pub threads: usize,
+    /// Extra threads are only started when the arena has handed out at least this many
+    /// slots; below it the calling thread collects alone, because starting a thread costs
+    /// more than it saves. Default [`PARALLEL_THRESHOLD`].
+    pub parallel_min_slots: usize,
 }
 
-/// Arenas with fewer slots than this are collected by the calling thread alone.
+/// The default [`CollectOptions::parallel_min_slots`]: 32,768 slots.
 pub const PARALLEL_THRESHOLD: usize = 1 << 15;
 
 impl CollectOptions {
-    /// Options with `threads` markers.
+    /// The default options with `threads` markers.
     pub fn with_threads(threads: usize) -> Self {
-        CollectOptions { threads }
+        CollectOptions {
+            threads,
+            ..Default::default()
+        }
     }
 }
 
 impl Default for CollectOptions {
-    /// One marker per core ([`std::thread::available_parallelism`]).
+    /// One marker per core ([`std::thread::available_parallelism`]), extra threads from
+    /// [`PARALLEL_THRESHOLD`] slots on.
     fn default() -> Self {
-        CollectOptions { threads: cores() }
+        CollectOptions {
+            threads: cores(),
+            parallel_min_slots: PARALLEL_THRESHOLD,
+        }
     }
 }
 
@@ -555,7 +566,7 @@ impl<T: Trace + Send + Sync> Inner<T> {
 
         // Mark.
         let marking = Instant::now();
-        let threads = if (high_water as usize) < PARALLEL_THRESHOLD {
+        let threads = if (high_water as usize) < opts.parallel_min_slots {
             1
         } else {
             opts.threads.max(1)

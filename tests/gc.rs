@@ -44,9 +44,17 @@ fn one() -> CollectOptions {
     CollectOptions::with_threads(1)
 }
 
+/// Two markers even for the smallest arena.
+fn two() -> CollectOptions {
+    CollectOptions {
+        threads: 2,
+        parallel_min_slots: 0,
+    }
+}
+
 #[test]
 fn trees_dags_cycles_and_self_loops() {
-    for opts in [one(), CollectOptions::with_threads(2)] {
+    for opts in [one(), two()] {
         let arena = Arena::new();
         let keys: Vec<Key> = (0..10).map(|i| arena.insert(node(i))).collect();
         // Tree 0 -> 1, 2; 1 -> 3. DAG: 2 -> 3 too. Cycle 3 -> 0. Self-loop 4 -> 4 (unreachable).
@@ -95,7 +103,8 @@ fn deep_list_does_not_overflow_the_stack() {
     assert_eq!((stats.marked, stats.swept), (N, 1));
     assert!(arena.contains(tail) && !arena.contains(garbage));
     if !cfg!(miri) {
-        let stats = arena.collect_with([head], CollectOptions::with_threads(2));
+        let stats = arena.collect_with([head], two());
+        assert_eq!(stats.threads, 2);
         assert_eq!((stats.marked, stats.swept), (N, 0));
     }
 }
@@ -256,7 +265,7 @@ fn two_concurrent_collections_sweep_each_value_once() {
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| {
-                let stats = arena.collect_with([root], one());
+                let stats = arena.collect_with([root], two());
                 swept.fetch_add(stats.swept, Ordering::Relaxed);
             });
         }
