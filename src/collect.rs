@@ -14,7 +14,12 @@
 //!
 //! Keys held only in local variables are **not** roots. A collection may sweep the value of
 //! such a key if nothing reachable holds it; the key then goes stale (`get` returns `None`,
-//! never another value). Root it with [`Arena::root`] to keep it.
+//! never another value). Root it with [`Arena::root`] to keep it. A key fresh from `insert`
+//! is such a key until it is stored: to insert a value and link it into the graph, pin the
+//! guard *before* the insert and store the key before dropping it (the tests' writers do
+//! exactly this). Then either the guard was pinned before the cycle's switch to MARKING, and
+//! the collector waits for it (step 4) and sees the store, or it was pinned after, and the
+//! insert reads the new cycle number, so the value is allocated black (step 3).
 //!
 //! # One cycle
 //!
@@ -874,11 +879,13 @@ impl<T: Trace + Send + Sync> Arena<T> {
     /// If a collection is marking, the key's value is marked (it and everything it reaches
     /// survive the cycle). Otherwise this is one relaxed load. Stale keys are ignored.
     ///
-    /// The full rule, and why it is enough: keys stored into values during a cycle survive
-    /// if each store is preceded by `shade(key)` under one guard. Keys held only in local
-    /// variables are not roots: if nothing reachable holds them, a collection may sweep
-    /// their values and the keys go stale (`get` returns `None`, never another value). Use
-    /// [`root`](Arena::root) to keep such a key. See the [module docs](crate#garbage-collection).
+    /// The full rule: keys stored into values while a collection runs survive it if each
+    /// store is preceded by `shade(key)` under one guard. Keys held only in local variables
+    /// are not roots: if nothing reachable holds them, a collection may sweep their values
+    /// and the keys go stale (`get` returns `None`, never another value). Use
+    /// [`root`](Arena::root) to keep such a key. A key fresh from `insert` counts as local
+    /// until it is stored, so **insert and link under one guard**: pin, insert, shade, store,
+    /// unpin (below). See the [crate docs](crate#garbage-collection).
     ///
     /// ```
     /// use epoch_arena::{pin, Arena, Key, Trace, Tracer};
@@ -892,15 +899,18 @@ impl<T: Trace + Send + Sync> Arena<T> {
     /// }
     ///
     /// let arena = Arena::new();
-    /// let parent = arena.insert(Node(Mutex::new(vec![])));
-    /// let child = arena.insert(Node(Mutex::new(vec![])));
-    /// {
-    ///     let guard = pin();
-    ///     arena.shade(child);
-    ///     arena.get(parent, &guard).unwrap().0.lock().unwrap().push(child);
-    /// }
-    /// arena.collect([parent]);
-    /// assert!(arena.contains(child));
+    /// let parent = arena.root(arena.insert(Node(Mutex::new(vec![]))));
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| arena.collect([])); // may run at any point of what follows
+    ///     let guard = pin(); // pinned before the insert ...
+    ///     let child = arena.insert(Node(Mutex::new(vec![])));
+    ///     arena.shade(child); // ... shade, then store ...
+    ///     arena.get(parent.key(), &guard).unwrap().0.lock().unwrap().push(child);
+    ///     drop(guard); // ... and only then unpin
+    /// });
+    /// arena.collect([]);
+    /// let guard = pin();
+    /// assert_eq!(arena.get(parent.key(), &guard).unwrap().0.lock().unwrap().len(), 1);
     /// ```
     #[inline]
     pub fn shade(&self, key: Key) {

@@ -100,7 +100,8 @@
 //! store. Values inserted while a collection runs survive it. Keys held only in local
 //! variables are not roots: their values may be swept if nothing reachable holds them, and the
 //! keys then go stale (`None`, never a wrong value); root them with [`Arena::root`] to keep
-//! them.
+//! them. A fresh key from `insert` is local until stored, so insert and link under one guard
+//! (pin, insert, shade, store, unpin).
 //!
 //! ```
 //! use epoch_arena::{pin, Arena, Key, Trace, Tracer};
@@ -119,13 +120,14 @@
 //!
 //! let arena = Arena::new();
 //! let doc = arena.root(arena.insert(node("html")));
-//! let body = arena.insert(node("body"));
 //! let stray = arena.insert(node("stray"));
-//! {
+//! let body = {
 //!     let guard = pin();
-//!     arena.shade(body); // shade, then store
+//!     let body = arena.insert(node("body"));
+//!     arena.shade(body); // shade, then store, under one guard
 //!     arena.get(doc.key(), &guard).unwrap().children.lock().unwrap().push(body);
-//! }
+//!     body
+//! };
 //! let stats = arena.collect([]);
 //! assert_eq!((stats.marked, stats.swept), (2, 1));
 //! assert_eq!(arena.get(body, &pin()).map(|n| n.name), Some("body"));

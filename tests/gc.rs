@@ -29,15 +29,29 @@ fn node(id: u64) -> Node {
 }
 
 fn link(arena: &Arena<Node>, from: Key, to: Key) {
+    assert!(try_link(arena, from, to), "{from:?} is gone");
+}
+
+/// Shade, then store `to` into `from`'s edges; false if `from` is gone.
+fn try_link(arena: &Arena<Node>, from: Key, to: Key) -> bool {
     let guard = pin();
     arena.shade(to);
-    arena
-        .get(from, &guard)
-        .unwrap()
-        .edges
-        .lock()
-        .unwrap()
-        .push(to);
+    match arena.get(from, &guard) {
+        Some(n) => {
+            n.edges.lock().unwrap().push(to);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Counts a finished writer even if it unwinds, so the collector loop always ends.
+struct Finished<'a>(&'a AtomicUsize);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
 }
 
 fn one() -> CollectOptions {
@@ -292,34 +306,64 @@ fn collection_concurrent_with_linking_writers_and_a_walking_reader() {
     std::thread::scope(|s| {
         // Two writers.
         for w in 0..2u64 {
-            let (arena, garbage_made, writers_done) = (&arena, &garbage_made, &writers_done);
+            let (arena, garbage_made, writers_done, broken) =
+                (&arena, &garbage_made, &writers_done, &broken);
             s.spawn(move || {
-                let mut mine: Vec<Key> = vec![root];
+                let _finished = Finished(writers_done);
+                // This writer's nodes, each with the position of its parent in `mine`
+                // (always smaller: parents are older, so moves never make a cycle).
+                let mut mine: Vec<(Key, usize)> = vec![(root, 0)];
+                let mut rng = 0x2545_f491_4f6c_dd1du64 ^ w;
+                let mut next = move |n: usize| {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    (rng % n as u64) as usize
+                };
                 for i in 1..=20_000u64 {
+                    // Insert and link under one guard: until it is linked, the new key is
+                    // held only here (see `Arena::shade`).
+                    let guard = pin();
                     let child = arena.insert(node(w << 32 | i));
-                    let parent = mine[(i as usize * 7919) % mine.len()];
-                    link(arena, parent, child);
-                    mine.push(child);
+                    let parent = next(mine.len());
+                    let linked = try_link(arena, mine[parent].0, child);
+                    drop(guard);
+                    if !linked {
+                        broken.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    mine.push((child, parent));
                     if i % 5 == 0 {
                         // Garbage: a node linked nowhere.
                         arena.insert(node(u64::MAX));
                         garbage_made.fetch_add(1, Ordering::Relaxed);
                     }
-                    if i % 7 == 0 && mine.len() > 2 {
-                        // Move `child` under another node: link first, then unlink.
-                        let new_parent = mine[(i as usize * 31) % (mine.len() - 1)];
-                        if new_parent != child {
-                            link(arena, new_parent, child);
+                    if mine.len() > 2 {
+                        // Move an older node under another older node: shade and link
+                        // first, then unlink from the old parent. Only the barrier keeps
+                        // it alive if the collector traced the new parent already and
+                        // traces the old one after the unlink.
+                        let x = 1 + next(mine.len() - 1);
+                        let (moved, old) = mine[x];
+                        let new = next(x);
+                        if new != old {
+                            if !try_link(arena, mine[new].0, moved) {
+                                broken.fetch_add(1, Ordering::Relaxed);
+                            }
                             let guard = pin();
-                            let p = arena.get(parent, &guard).unwrap();
-                            p.edges.lock().unwrap().retain(|&k| k != child);
+                            match arena.get(mine[old].0, &guard) {
+                                Some(p) => p.edges.lock().unwrap().retain(|&k| k != moved),
+                                None => {
+                                    broken.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                            mine[x].1 = new;
                         }
                     }
                     if mine.len() > 5000 {
                         mine.truncate(1);
                     }
                 }
-                writers_done.fetch_add(1, Ordering::Release);
             });
         }
         // A reader walking the tree from the root.
