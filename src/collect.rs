@@ -326,46 +326,49 @@ impl<'a, T: Trace> Marker<'a, T> {
     #[inline]
     fn grey(&self, key: Key) -> Option<Item> {
         let index = key.index();
-        let marks = &self.inner.gc.marks;
-        if marks.is_marked(index) {
+        // First the chunk (a key past the arena's chunks is ignored, and allocates no
+        // bitmap), then the bit (an already marked value costs no visit to its slot), then
+        // the state, then the `fetch_or`.
+        let slot = self.inner.dir.slot(index)?;
+        let (word, bit) = self.inner.gc.marks.word(index);
+        if word.load(Ordering::Relaxed) & bit != 0 {
             return None;
         }
-        let slot = self.inner.dir.slot(index)?;
         // Relaxed: only a filter (stale keys are not marked). Whoever gave us the key (an
         // insert, a traced value, a root) is ordered before us, so a live key's state is
         // visible; `scan` re-validates with Acquire before reading the value.
         if slot.state.load(Ordering::Relaxed) != key.generation() {
             return None;
         }
-        marks.mark(index).then_some((index, key.generation()))
+        // Relaxed: see `MarkDir::mark`.
+        (word.fetch_or(bit, Ordering::Relaxed) & bit == 0).then_some((index, key.generation()))
     }
 
     /// Traces one marked value; its unmarked live children go to `push`.
+    ///
+    /// A panic in `Trace::trace` unwinds out of here; the callers catch it once around their
+    /// whole loop (a `catch_unwind` per value would cost every value a call).
     #[inline]
-    fn scan(&mut self, (index, generation): Item, mut push: impl FnMut(Item)) -> Result<(), Panic> {
+    fn scan(&mut self, (index, generation): Item, mut push: impl FnMut(Item)) {
         let Some(slot) = self.inner.dir.slot(index) else {
-            return Ok(());
+            return;
         };
         // Acquire pairs with `publish`'s Release, as in `get`.
         if slot.state.load(Ordering::Acquire) != generation {
-            return Ok(()); // removed since it was marked
+            return; // removed since it was marked
         }
         // SAFETY: the state equals the value's OCCUPIED generation, so it is initialised, and
         // every marker runs pinned (`mark_local`, `run_worker`), so a removal after our load
         // defers the drop past our guard, as in `Arena::get`.
         let value = unsafe { slot.value_ref() };
         self.edges.clear();
-        let edges = &mut self.edges;
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            value.trace(&mut Tracer::new(edges));
-        }))?;
+        value.trace(&mut Tracer::new(&mut self.edges));
         self.marked += 1;
         for i in 0..self.edges.len() {
             if let Some(item) = self.grey(self.edges[i]) {
                 push(item);
             }
         }
-        Ok(())
     }
 }
 
@@ -453,21 +456,23 @@ impl<T> Inner<T> {
 impl<T: Trace + Send + Sync> Inner<T> {
     /// Traces from `stack` and the grey queue until both are empty.
     fn mark_local(&self, stack: &mut Vec<Item>, marker: &mut Marker<'_, T>) -> Result<(), Panic> {
-        let mut guard = crossbeam_epoch::pin();
-        let mut n = 0u32;
-        loop {
-            while let Some(item) = stack.pop() {
-                marker.scan(item, |child| stack.push(child))?;
-                n = n.wrapping_add(1);
-                if n.is_multiple_of(1024) {
-                    // Let the epoch advance during long marks.
-                    guard.repin();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut guard = crossbeam_epoch::pin();
+            let mut n = 0u32;
+            loop {
+                while let Some(item) = stack.pop() {
+                    marker.scan(item, |child| stack.push(child));
+                    n = n.wrapping_add(1);
+                    if n.is_multiple_of(1024) {
+                        // Let the epoch advance during long marks.
+                        guard.repin();
+                    }
+                }
+                if !self.gc.grey.drain_into(stack) {
+                    return;
                 }
             }
-            if !self.gc.grey.drain_into(stack) {
-                return Ok(());
-            }
-        }
+        }))
     }
 
     /// Sweeps slot indices `start..end`; returns how many values were swept.
@@ -663,6 +668,7 @@ impl<T: Trace + Send + Sync> Inner<T> {
     }
 
     /// One marker thread: its own deque first, then the grey queue, then the others'.
+    /// Returns the values it traced and the panic of a `Trace` impl, if one panicked.
     fn run_worker(
         &self,
         me: usize,
@@ -670,10 +676,26 @@ impl<T: Trace + Send + Sync> Inner<T> {
         ctx: Workers<'_>,
     ) -> (usize, Result<(), Panic>) {
         let mut marker = Marker::new(self);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.work(me, &local, ctx, &mut marker)
+        }));
+        if result.is_err() {
+            ctx.abort.store(true, Ordering::Relaxed);
+        }
+        (marker.marked, result)
+    }
+
+    fn work(
+        &self,
+        me: usize,
+        local: &crossbeam_deque::Worker<Item>,
+        ctx: Workers<'_>,
+        marker: &mut Marker<'_, T>,
+    ) {
         let mut guard = crossbeam_epoch::pin();
         let mut n = 0u32;
-        let result = 'work: loop {
-            let item = match local.pop().or_else(|| ctx.steal(&self.gc.grey, &local, me)) {
+        loop {
+            let item = match local.pop().or_else(|| ctx.steal(&self.gc.grey, local, me)) {
                 Some(item) => item,
                 None => {
                     // Idle. All markers idle (and so all deques empty: only an active marker
@@ -683,34 +705,30 @@ impl<T: Trace + Send + Sync> Inner<T> {
                     let backoff = Backoff::new();
                     loop {
                         if ctx.abort.load(Ordering::Relaxed) {
-                            break 'work Ok(());
+                            return;
                         }
                         if !self.gc.grey.is_empty() || ctx.stealers.iter().any(|s| !s.is_empty()) {
                             ctx.active.fetch_add(1, Ordering::SeqCst);
-                            if let Some(item) = ctx.steal(&self.gc.grey, &local, me) {
+                            if let Some(item) = ctx.steal(&self.gc.grey, local, me) {
                                 break item;
                             }
                             ctx.active.fetch_sub(1, Ordering::SeqCst);
                         } else if ctx.active.load(Ordering::SeqCst) == 0 {
-                            break 'work Ok(());
+                            return;
                         }
                         backoff.snooze();
                     }
                 }
             };
             if ctx.abort.load(Ordering::Relaxed) {
-                break Ok(());
+                return;
             }
-            if let Err(payload) = marker.scan(item, |child| local.push(child)) {
-                ctx.abort.store(true, Ordering::Relaxed);
-                break Err(payload);
-            }
+            marker.scan(item, |child| local.push(child));
             n = n.wrapping_add(1);
             if n.is_multiple_of(1024) {
                 guard.repin();
             }
-        };
-        (marker.marked, result)
+        }
     }
 
     /// Sweeps `0..high_water` in `threads` contiguous parts.

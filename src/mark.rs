@@ -95,11 +95,19 @@ impl MarkDir {
     }
 
     /// Whether slot `index` is marked. Unallocated bitmaps read as unmarked.
-    #[inline(always)]
+    #[cfg(test)]
     pub(crate) fn is_marked(&self, index: u32) -> bool {
         let (chunk, word, bit) = Self::locate(index);
         self.chunk_words(chunk)
             .is_some_and(|w| w[word].load(Ordering::Relaxed) & bit != 0)
+    }
+
+    /// The word holding slot `index`'s mark, and its bit; allocates the chunk's bitmap if
+    /// needed, so call it only for slots of allocated chunks.
+    #[inline(always)]
+    pub(crate) fn word(&self, index: u32) -> (&AtomicU64, u64) {
+        let (chunk, word, bit) = Self::locate(index);
+        (&self.chunk_words_or_alloc(chunk)[word], bit)
     }
 
     /// Marks slot `index`; returns true if this call set the bit. Tests before it
