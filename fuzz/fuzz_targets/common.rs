@@ -123,6 +123,20 @@ pub fn take_last_drop_panic() -> Option<u64> {
     LAST_DROP_PANIC.with(|l| l.take())
 }
 
+/// The payload of a panic a `Trace` impl raises on purpose (the `gc` target).
+///
+/// Like [`DropPanic`] it always unwinds silently, on any thread: it may be raised on one of
+/// the collector's marker threads, which the collector catches and resumes in the caller of
+/// `collect`. One that escapes anywhere else still aborts (libfuzzer-sys' `catch_unwind`
+/// around the target, or a thread's `join().unwrap()`).
+#[derive(Debug)]
+pub struct TracePanic;
+
+/// Raises a [`TracePanic`].
+pub fn trace_panic() -> ! {
+    panic::panic_any(TracePanic)
+}
+
 /// The payload of a panic a target raises on purpose.
 #[derive(Debug)]
 pub struct Intended;
@@ -172,12 +186,12 @@ fn is_expected(payload: &(dyn Any + Send), level: u8) -> bool {
 /// A [`DropPanic`] always unwinds silently: the arena catches those during reclamation, on
 /// any thread, inside any `pin`. One that escapes where the arena should have caught it
 /// reaches libfuzzer-sys' `catch_unwind` around the target, which aborts (a crash), or a
-/// worker thread's `join().unwrap()`, which panics and aborts.
+/// worker thread's `join().unwrap()`, which panics and aborts. So does a [`TracePanic`].
 fn install_hook() {
     HOOK.call_once(|| {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if info.payload().is::<DropPanic>() {
+            if info.payload().is::<DropPanic>() || info.payload().is::<TracePanic>() {
                 return;
             }
             let level = EXPECTING.with(Cell::get);
