@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Tables and target checks from the criterion results of `cargo bench --bench arena`.
+"""Tables and target checks from the criterion results of `cargo bench --bench arena` and
+`cargo bench --bench gc`.
 
 Usage:
     python3 benches/report.py [CRITERION_DIR] [--strict]
@@ -10,6 +11,13 @@ target/criterion next to this script's crate. For every benchmark of every group
 new/estimates.json (times per iteration, ns) and prints, per group, a Markdown table of the
 median ns per operation and the ratio against epoch-arena, then the targets from the issue
 as PASS / MISS. With --strict the exit status is 1 if a target is missed or has no data.
+
+If the `gc` bench has run, it then prints the collector's tables: per heap size (groups
+gc_10k, gc_100k, gc_1m) the median time of one collection for the plain mark-and-sweep floor,
+the arena with one marker and with two, their ratios and mark rates, the same with garbage,
+the phase breakdown the bench wrote to gc_phases.json, the reader latency (group
+gc_reader_latency and gc_reader_latency.json) and the collector's targets as PASS / MISS.
+Each section is printed only when its results exist.
 
 Python 3.11 standard library only.
 """
@@ -72,6 +80,7 @@ def load_group(group_dir: Path) -> dict[str, dict[str, float]]:
         if not elements:
             elements = 1
         out[name] = {
+            "elements": elements,
             "median": est["median"]["point_estimate"] / elements,
             "mad": est["median_abs_dev"]["point_estimate"] / elements,
             "mean": est["mean"]["point_estimate"] / elements,
@@ -101,23 +110,8 @@ def ours(group: str, names: list[str]) -> list[str]:
     return sorted((n for n in names if n.startswith("epoch-arena")), key=lambda n: (n != base, n))
 
 
-def main(argv: list[str]) -> int:
-    strict = "--strict" in argv
-    args = [a for a in argv if a != "--strict"]
-    if any(a in ("-h", "--help") for a in args):
-        print(__doc__)
-        return 0
-    root = Path(args[0]) if args else default_criterion_dir()
-    if not root.is_dir():
-        print(f"no criterion results in {root} (run `cargo bench --bench arena` first)")
-        return 1
-
-    results = {g: load_group(root / g) for g in GROUPS if (root / g).is_dir()}
-    if not results:
-        print(f"no results for the groups {', '.join(GROUPS)} in {root}")
-        return 1
-
-    print(f"Criterion results from `{root}` (median of the samples, ns per operation).\n")
+def arena_report(results: dict[str, dict[str, dict[str, float]]]) -> int:
+    """The arena bench's tables and targets; returns the number of missed targets."""
     for group in GROUPS:
         data = results.get(group)
         if not data:
@@ -169,6 +163,288 @@ def main(argv: list[str]) -> int:
             misses += not ok
             print(f"| {group} | {name} | {wording} | {measured} | {'PASS' if ok else 'MISS'} |")
     print()
+    return misses
+
+
+# ---------------------------------------------------------------------------------------
+# The gc bench
+
+# (criterion group, label, nodes)
+GC_GROUPS = [("gc_10k", "10k", 10_000), ("gc_100k", "100k", 100_000), ("gc_1m", "1M", 1_000_000)]
+GC_LATENCY_GROUP = "gc_reader_latency"
+GC_LATENCY = ["idle", "during_1m_collect", "during_1m_collect_2_markers"]
+
+# Targets from the issue.
+GC_WITHIN_FLOOR = 1.5  # one marker within 1.5× of the floor, every size
+GC_PARALLEL_SPEEDUP = 1.5  # two markers ≥ 1.5× faster than one, at 1M
+GC_PARALLEL_GROUP = "gc_1m"
+
+
+def ms_of(d: dict[str, float] | None) -> float | None:
+    """Median milliseconds per collection (criterion's median per element × elements)."""
+    if not d:
+        return None
+    return d["median"] * d["elements"] / 1e6
+
+
+def fmt_ms(ms: float | None) -> str:
+    if ms is None:
+        return "–"
+    if ms >= 100:
+        return f"{ms:.0f}"
+    if ms >= 10:
+        return f"{ms:.1f}"
+    if ms >= 1:
+        return f"{ms:.2f}"
+    return f"{ms:.3f}"
+
+
+def fmt_rate(nodes: float, ms: float | None) -> str:
+    """Nodes per millisecond, in thousands."""
+    if not ms:
+        return "–"
+    return f"{nodes / ms / 1000:.0f}k"
+
+
+def fmt_x(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}×"
+
+
+def load_json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def gc_report(root: Path, results: dict[str, dict[str, dict[str, float]]]) -> int:
+    """The gc bench's tables and targets; returns the number of missed targets."""
+    phases = load_json(root / "gc_phases.json")
+    latency = load_json(root / "gc_reader_latency.json")
+
+    print("## Collector: one collection of a random tree, fully reachable\n")
+    print(
+        "Median ms per collection (criterion). Ratios: 1 marker ÷ floor (lower is better), "
+        "1 marker ÷ 2 markers (speedup). Rate: nodes per ms of the whole collection.\n"
+    )
+    print(
+        "| nodes | floor ms | 1 marker ms | 2 markers ms | 1 marker ÷ floor "
+        "| 2-marker speedup | rate floor | rate 1 marker | rate 2 markers |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for group, label, nodes in GC_GROUPS:
+        data = results.get(group)
+        if not data:
+            print(f"| {label} | (no results) | | | | | | | |")
+            continue
+        floor = ms_of(data.get("floor"))
+        one = ms_of(data.get("arena_1_marker"))
+        two = ms_of(data.get("arena_2_markers"))
+        within = one / floor if one and floor else None
+        speedup = one / two if one and two else None
+        print(
+            f"| {label} | {fmt_ms(floor)} | {fmt_ms(one)} | {fmt_ms(two)} | {fmt_x(within)} "
+            f"| {fmt_x(speedup)} | {fmt_rate(nodes, floor)} | {fmt_rate(nodes, one)} "
+            f"| {fmt_rate(nodes, two)} |"
+        )
+    print()
+
+    if any("floor_garbage" in results.get(g, {}) for g, _, _ in GC_GROUPS):
+        print("## Collector: the same tree plus nodes/2 unreachable leaves (swept each time)\n")
+        print(
+            "| nodes | floor ms | 1 marker ms | 2 markers ms | 1 marker ÷ floor "
+            "| 2-marker speedup |"
+        )
+        print("|---|---:|---:|---:|---:|---:|")
+        for group, label, _ in GC_GROUPS:
+            data = results.get(group, {})
+            floor = ms_of(data.get("floor_garbage"))
+            one = ms_of(data.get("arena_1_marker_garbage"))
+            two = ms_of(data.get("arena_2_markers_garbage"))
+            within = one / floor if one and floor else None
+            speedup = one / two if one and two else None
+            print(
+                f"| {label} | {fmt_ms(floor)} | {fmt_ms(one)} | {fmt_ms(two)} "
+                f"| {fmt_x(within)} | {fmt_x(speedup)} |"
+            )
+        print()
+
+    if phases:
+        print("## Collector phases (median over every collection the bench ran, µs)\n")
+        print(
+            "wait = lock + epoch grace period. Mark rate = marked ÷ mark phase. CPU = process "
+            "CPU time during the collection; cores = CPU ÷ wall (2 markers on an idle 2-core "
+            "machine would approach 2).\n"
+        )
+        print(
+            "| collection | runs | wall | wait | clear | mark | sweep | mark rate (nodes/ms) "
+            "| CPU | cores |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        order = {g: i for i, (g, _, _) in enumerate(GC_GROUPS)}
+        for key in sorted(phases, key=lambda k: (order.get(k.split("/")[0], 99), k)):
+            p = phases[key]
+
+            def f(name: str) -> str:
+                v = p.get(name)
+                return "–" if v is None else f"{v:.0f}" if v >= 10 else f"{v:.1f}"
+
+            mark = p.get("mark_us")
+            # marked per µs = thousands of nodes per ms
+            rate = f"{p['marked'] / mark:.0f}k" if mark else "–"
+            cpu, wall = p.get("cpu_us"), p.get("wall_us")
+            cores = f"{cpu / wall:.2f}" if cpu is not None and wall else "–"
+            print(
+                f"| {key} | {p.get('runs', 0)} | {f('wall_us')} | {f('wait_us')} "
+                f"| {f('clear_us')} | {f('mark_us')} | {f('sweep_us')} | {rate} "
+                f"| {f('cpu_us')} | {cores} |"
+            )
+        print()
+
+    if phases:
+        print("## Collector CPU time (median process CPU per collection, ms)\n")
+        print(
+            "Less sensitive than wall time to other processes taking the CPU (but not to "
+            "their cache traffic). Projected speedup = 2 × CPU(1 marker) ÷ CPU(2 markers): "
+            "what 2 markers would reach with a free core each and perfect balance; an "
+            "estimate, not a measurement.\n"
+        )
+        print(
+            "| nodes | floor | 1 marker | 2 markers | 1 marker ÷ floor | 2 markers ÷ 1 marker "
+            "| projected 2-marker speedup |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for group, label, _ in GC_GROUPS:
+            for suffix in ("", "_garbage"):
+
+                def cpu_ms(name: str) -> float | None:
+                    v = phases.get(f"{group}/{name}{suffix}", {}).get("cpu_us")
+                    return None if v is None else v / 1000
+
+                floor = cpu_ms("floor")
+                one, two = cpu_ms("arena_1_marker"), cpu_ms("arena_2_markers")
+                if floor is None and one is None and two is None:
+                    continue
+                within = one / floor if one and floor else None
+                overhead = two / one if one and two else None
+                projected = 2 * one / two if one and two else None
+                print(
+                    f"| {label}{' + garbage' if suffix else ''} | {fmt_ms(floor)} | {fmt_ms(one)} "
+                    f"| {fmt_ms(two)} | {fmt_x(within)} | {fmt_x(overhead)} | {fmt_x(projected)} |"
+                )
+        print()
+
+    lat_crit = results.get(GC_LATENCY_GROUP, {})
+    if lat_crit or latency:
+        print("## Reader latency: pin() + get of a random key, 1M-node arena\n")
+        print(
+            "Mean ns per get from criterion (batches timed as a whole); the percentiles time "
+            "each get on its own (clock cost included). Slow = over `slow_ns`, classified by "
+            "the reader thread's context switches: preempted by the scheduler, blocked "
+            "(voluntary switch), or no switch at all (a stall in the reader itself or the "
+            "hypervisor).\n"
+        )
+        print(
+            "| reader | ns/get (criterion) | p50 | p90 | p99 | p99.9 | p99.99 | max "
+            "| >100µs | slow: preempted / blocked / no switch (max) | collections |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+        for name in GC_LATENCY:
+            c = lat_crit.get(name)
+            h = latency.get(name, {})
+            if not c and not h:
+                continue
+            crit = fmt_ns(c["median"]) if c else "–"
+
+            def g(k: str) -> str:
+                v = h.get(k)
+                return "–" if v is None else str(v)
+
+            def us(k: str) -> str:
+                v = h.get(k)
+                return "–" if v is None else f"{v / 1000:.1f} µs" if v >= 1000 else f"{v} ns"
+
+            slow = (
+                f"{g('slow_preempted')} / {g('slow_blocked')} / {g('slow_unexplained')} "
+                f"({us('slow_unexplained_max_ns')})"
+                if h
+                else "–"
+            )
+            coll = "–"
+            if h.get("collections"):
+                coll = f"{h['collections']} × {h.get('collection_ms')} ms"
+            print(
+                f"| {name} | {crit} | {us('p50_ns')} | {us('p90_ns')} | {us('p99_ns')} "
+                f"| {us('p999_ns')} | {us('p9999_ns')} | {us('max_ns')} | {g('over_100us')} "
+                f"| {slow} | {coll} |"
+            )
+        print()
+
+    print("## Collector targets\n")
+    print("| size | target | measured | result |")
+    print("|---|---|---|---|")
+    misses = 0
+    for group, label, _ in GC_GROUPS:
+        data = results.get(group, {})
+        floor, one = ms_of(data.get("floor")), ms_of(data.get("arena_1_marker"))
+        wording = f"1 marker within {GC_WITHIN_FLOOR}× of the floor"
+        if not floor or not one:
+            print(f"| {label} | {wording} | no data | MISS |")
+            misses += 1
+            continue
+        ok = one / floor <= GC_WITHIN_FLOOR
+        misses += not ok
+        print(
+            f"| {label} | {wording} | {one / floor:.2f}× ({fmt_ms(one)} vs {fmt_ms(floor)} ms) "
+            f"| {'PASS' if ok else 'MISS'} |"
+        )
+    data = results.get(GC_PARALLEL_GROUP, {})
+    one, two = ms_of(data.get("arena_1_marker")), ms_of(data.get("arena_2_markers"))
+    label = next(lb for g, lb, _ in GC_GROUPS if g == GC_PARALLEL_GROUP)
+    wording = f"2 markers ≥ {GC_PARALLEL_SPEEDUP}× faster than 1"
+    if not one or not two:
+        print(f"| {label} | {wording} | no data | MISS |")
+        misses += 1
+    else:
+        ok = one / two >= GC_PARALLEL_SPEEDUP
+        misses += not ok
+        print(
+            f"| {label} | {wording} | {one / two:.2f}× ({fmt_ms(two)} vs {fmt_ms(one)} ms) "
+            f"| {'PASS' if ok else 'MISS'} |"
+        )
+    print()
+    return misses
+
+
+def main(argv: list[str]) -> int:
+    strict = "--strict" in argv
+    args = [a for a in argv if a != "--strict"]
+    if any(a in ("-h", "--help") for a in args):
+        print(__doc__)
+        return 0
+    root = Path(args[0]) if args else default_criterion_dir()
+    if not root.is_dir():
+        print(
+            f"no criterion results in {root} "
+            "(run `cargo bench --bench arena` or `cargo bench --bench gc` first)"
+        )
+        return 1
+
+    results = {g: load_group(root / g) for g in GROUPS if (root / g).is_dir()}
+    gc_groups = [g for g, _, _ in GC_GROUPS] + [GC_LATENCY_GROUP]
+    gc_results = {g: load_group(root / g) for g in gc_groups if (root / g).is_dir()}
+    if not results and not gc_results:
+        print(f"no results for the groups {', '.join(GROUPS + gc_groups)} in {root}")
+        return 1
+
+    print(f"Criterion results from `{root}` (median of the samples, ns per operation).\n")
+    misses = 0
+    if results:
+        misses += arena_report(results)
+    if gc_results:
+        misses += gc_report(root, gc_results)
     return 1 if strict and misses else 0
 
 
