@@ -74,11 +74,19 @@ impl MarkDir {
         Some(unsafe { core::slice::from_raw_parts(p, words_for(chunk)) })
     }
 
-    /// The word array of chunk `chunk`, allocating it if needed.
+    /// The word array of chunk `chunk`, allocating it if needed. The fast path inlines;
+    /// allocation (only ever by `clear` at the start of a cycle, or a racing shade) does not.
+    #[inline(always)]
     fn chunk_words_or_alloc(&self, chunk: usize) -> &[AtomicU64] {
         if let Some(words) = self.chunk_words(chunk) {
             return words;
         }
+        self.alloc_words(chunk)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_words(&self, chunk: usize) -> &[AtomicU64] {
         let fresh: Box<[AtomicU64]> = (0..words_for(chunk)).map(|_| AtomicU64::new(0)).collect();
         let fresh = Box::into_raw(fresh).cast::<AtomicU64>();
         // Release publishes the zeroed words; Acquire on failure to see the winner's.
@@ -92,6 +100,15 @@ impl MarkDir {
         }
         self.chunk_words(chunk)
             .expect("published by us or by the thread that won the race")
+    }
+
+    /// A prefetch hint for the mark word of slot `index`; no effect on what is marked.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, index: u32) {
+        let (chunk, word, _) = Self::locate(index);
+        if let Some(w) = self.chunk_words(chunk).and_then(|w| w.get(word)) {
+            crate::collect::prefetch(w as *const AtomicU64);
+        }
     }
 
     /// Whether slot `index` is marked. Unallocated bitmaps read as unmarked.
