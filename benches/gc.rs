@@ -56,7 +56,6 @@ use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
 };
 use epoch_arena::{pin, Arena, CollectOptions, CollectStats, Key};
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -67,30 +66,9 @@ use std::time::{Duration, Instant};
 // ---------------------------------------------------------------------------------------
 // Shared pieces
 
-/// xorshift64: small, fast, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    #[inline(always)]
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// Uniform in `0..n` (multiply-shift, no division).
-    #[inline(always)]
-    fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next()) * n as u128) >> 64) as usize
-    }
-}
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 const SEED: u64 = 0x0067_632d_7472_6565; // "gc-tree"
 
@@ -481,6 +459,33 @@ fn config_group<'a>(c: &'a mut Criterion, name: &str, n: usize) -> BenchmarkGrou
     g
 }
 
+/// Benchmarks one collection per iteration as `name`: `run` does any untimed preparation
+/// and returns the timed collection. Every run's phases go to `phases` as `group/name`.
+fn bench_collections(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    group_name: &str,
+    name: &str,
+    n: usize,
+    phases: &mut Vec<(String, String)>,
+    mut run: impl FnMut() -> Run,
+) {
+    let mut rec = Phases::default();
+    g.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let r = run();
+                total += r.wall;
+                rec.record(r);
+            }
+            total
+        })
+    });
+    if !rec.runs.is_empty() {
+        phases.push((format!("{group_name}/{name}"), rec.json(n)));
+    }
+}
+
 fn gc_sizes(c: &mut Criterion) {
     for (n, label) in SIZES {
         gc_size(c, n, label);
@@ -502,38 +507,15 @@ fn gc_size(c: &mut Criterion, n: usize, label: &str) {
             (n, 0),
             "the floor's tree is fully reachable"
         );
-        let rec = RefCell::new(Phases::default());
-        g.bench_function("floor", |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let run = timed_floor(&mut floor);
-                    total += run.wall;
-                    rec.borrow_mut().record(run);
-                }
-                total
-            })
+        bench_collections(&mut g, &group_name, "floor", n, &mut phases, || {
+            timed_floor(&mut floor)
         });
-        if !rec.borrow().runs.is_empty() {
-            phases.push((format!("{group_name}/floor"), rec.borrow().json(n)));
-        }
-        let rec = RefCell::new(Phases::default());
-        g.bench_function("floor_garbage", |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    floor.add_garbage(garbage);
-                    let run = timed_floor(&mut floor);
-                    total += run.wall;
-                    assert_eq!((run.marked, run.swept), (n, garbage));
-                    rec.borrow_mut().record(run);
-                }
-                total
-            })
+        bench_collections(&mut g, &group_name, "floor_garbage", n, &mut phases, || {
+            floor.add_garbage(garbage);
+            let run = timed_floor(&mut floor);
+            assert_eq!((run.marked, run.swept), (n, garbage));
+            run
         });
-        if !rec.borrow().runs.is_empty() {
-            phases.push((format!("{group_name}/floor_garbage"), rec.borrow().json(n)));
-        }
     }
 
     {
@@ -546,46 +528,22 @@ fn gc_size(c: &mut Criterion, n: usize, label: &str) {
         ] {
             let first = arena.collect_with([root], opts);
             assert_eq!((first.marked, first.swept, first.threads), (n, 0, threads));
-            let rec = RefCell::new(Phases::default());
-            g.bench_function(name, |b| {
-                b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let run = timed_collect(&arena, root, opts);
-                        total += run.wall;
-                        rec.borrow_mut().record(run);
-                    }
-                    total
-                })
+            bench_collections(&mut g, &group_name, name, n, &mut phases, || {
+                timed_collect(&arena, root, opts)
             });
-            if !rec.borrow().runs.is_empty() {
-                phases.push((format!("{group_name}/{name}"), rec.borrow().json(n)));
-            }
-
-            let rec = RefCell::new(Phases::default());
             let garbage_name = format!("{name}_garbage");
-            g.bench_function(&garbage_name, |b| {
-                b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        // Untimed: let the previous iteration's swept values be dropped
-                        // (so their slots are reused and the arena keeps its size), then
-                        // insert unreachable leaves.
-                        drain_reclamation(&arena);
-                        for _ in 0..garbage {
-                            black_box(arena.insert(Vec::new()));
-                        }
-                        let run = timed_collect(&arena, root, opts);
-                        total += run.wall;
-                        assert_eq!((run.marked, run.swept), (n, garbage));
-                        rec.borrow_mut().record(run);
-                    }
-                    total
-                })
+            bench_collections(&mut g, &group_name, &garbage_name, n, &mut phases, || {
+                // Untimed: let the previous iteration's swept values be dropped (so their
+                // slots are reused and the arena keeps its size), then insert unreachable
+                // leaves.
+                drain_reclamation(&arena);
+                for _ in 0..garbage {
+                    black_box(arena.insert(Vec::new()));
+                }
+                let run = timed_collect(&arena, root, opts);
+                assert_eq!((run.marked, run.swept), (n, garbage));
+                run
             });
-            if !rec.borrow().runs.is_empty() {
-                phases.push((format!("{group_name}/{garbage_name}"), rec.borrow().json(n)));
-            }
         }
     }
     g.finish();
