@@ -26,6 +26,14 @@ pub(crate) struct RootCell {
     next: *mut RootCell,
 }
 
+// SAFETY: `next` is written once, before the cell is published by the CAS in `claim`, and
+// only read afterwards; `key` is atomic. So a cell (and a `Root` holding `&RootCell`) may be
+// sent to and shared with other threads: a `Root` made on one thread and dropped on another
+// is as sound as one dropped where it was made.
+unsafe impl Send for RootCell {}
+// SAFETY: as above.
+unsafe impl Sync for RootCell {}
+
 /// The roots of one arena.
 pub(crate) struct RootList {
     head: AtomicPtr<RootCell>,

@@ -366,6 +366,8 @@ fn keys_are_small_and_arenas_are_send_sync() {
     send_sync::<Key>();
     fn send<T: Send>() {}
     send::<epoch_arena::Handle<'static, String>>();
+    // A root can be made on one thread and kept or dropped on another.
+    send_sync::<epoch_arena::Root<'static, Option<Key>>>();
 }
 
 #[test]

@@ -1,0 +1,201 @@
+//! Reading trees back out: HTML serialization (html5ever's serializer) and a canonical
+//! tree dump in the html5lib test format, used to compare trees.
+
+use super::node::{lock, Node, NodeData};
+use epoch_arena::{Arena, Guard, Key};
+use html5ever::serialize::{serialize, Serialize, SerializeOpts, Serializer, TraversalScope};
+use html5ever::QualName;
+use std::fmt::Write as _;
+use std::io;
+
+/// A node of an arena DOM that html5ever's serializer can write.
+pub struct SerializableNode<'g> {
+    arena: &'g Arena<Node>,
+    key: Key,
+    guard: &'g Guard,
+}
+
+enum Op {
+    Open(Key),
+    Close(QualName),
+}
+
+impl Serialize for SerializableNode<'_> {
+    fn serialize<S: Serializer>(&self, out: &mut S, scope: TraversalScope) -> io::Result<()> {
+        let mut ops = match scope {
+            TraversalScope::IncludeNode => vec![Op::Open(self.key)],
+            TraversalScope::ChildrenOnly(_) => self.children_rev(self.key),
+        };
+        while let Some(op) = ops.pop() {
+            let key = match op {
+                Op::Open(key) => key,
+                Op::Close(name) => {
+                    out.end_elem(name)?;
+                    continue;
+                }
+            };
+            // A key whose node is gone (only possible while another thread edits the tree)
+            // is skipped rather than reported as an error.
+            let Some(node) = self.arena.get(key, self.guard) else {
+                continue;
+            };
+            match &node.data {
+                NodeData::Element(e) => {
+                    {
+                        let attrs = lock(&e.attrs);
+                        let names: Vec<QualName> =
+                            attrs.iter().map(|a| a.name.to_qual_name()).collect();
+                        out.start_elem(
+                            e.name.clone(),
+                            names.iter().zip(attrs.iter().map(|a| &*a.value)),
+                        )?;
+                    }
+                    ops.push(Op::Close(e.name.clone()));
+                    // A template serializes its contents (the HTML spec's serialization
+                    // algorithm); RcDom writes an empty `<template></template>` instead.
+                    ops.extend(self.children_rev(e.template_contents.unwrap_or(key)));
+                }
+                NodeData::Doctype { name, .. } => out.write_doctype(name)?,
+                NodeData::Text(t) => out.write_text(&lock(t))?,
+                NodeData::Comment(c) => out.write_comment(c)?,
+                NodeData::ProcessingInstruction { target, contents } => {
+                    out.write_processing_instruction(target, contents)?
+                }
+                // A document inside a tree (template contents are reached through their
+                // template, not as children): serialize its children.
+                NodeData::Document => ops.extend(self.children_rev(key)),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SerializableNode<'_> {
+    fn children_rev(&self, key: Key) -> Vec<Op> {
+        match self.arena.get(key, self.guard) {
+            Some(node) => node
+                .child_keys(key, self.arena, self.guard)
+                .into_iter()
+                .rev()
+                .map(Op::Open)
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Serializes the children of `document` (a whole document) to an HTML string.
+pub fn to_html(arena: &Arena<Node>, document: Key, guard: &Guard) -> String {
+    let node = SerializableNode {
+        arena,
+        key: document,
+        guard,
+    };
+    let mut bytes = Vec::new();
+    let opts = SerializeOpts {
+        traversal_scope: TraversalScope::ChildrenOnly(None),
+        ..Default::default()
+    };
+    serialize(&mut bytes, &node, opts).expect("writing to a Vec cannot fail");
+    // html5ever's serializer only writes the UTF-8 it was given.
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The tree under `document` in the html5lib tree-construction test format: one line per
+/// node, `| ` plus two spaces per depth, attributes sorted by name under their element,
+/// template contents under a `content` line. Two trees are equal iff their dumps are.
+pub fn dump(arena: &Arena<Node>, document: Key, guard: &Guard) -> String {
+    let mut out = String::new();
+    let mut stack: Vec<(Key, usize)> = children(arena, document, guard)
+        .into_iter()
+        .rev()
+        .map(|k| (k, 0))
+        .collect();
+    while let Some((key, depth)) = stack.pop() {
+        let Some(node) = arena.get(key, guard) else {
+            continue;
+        };
+        let indent = "  ".repeat(depth);
+        match &node.data {
+            NodeData::Document => {
+                let _ = writeln!(out, "| {indent}#document");
+            }
+            NodeData::Doctype {
+                name,
+                public_id,
+                system_id,
+            } => {
+                let _ = if public_id.is_empty() && system_id.is_empty() {
+                    writeln!(out, "| {indent}<!DOCTYPE {name}>")
+                } else {
+                    writeln!(
+                        out,
+                        "| {indent}<!DOCTYPE {name} \"{public_id}\" \"{system_id}\">"
+                    )
+                };
+            }
+            NodeData::Text(t) => {
+                let _ = writeln!(out, "| {indent}\"{}\"", lock(t));
+            }
+            NodeData::Comment(c) => {
+                let _ = writeln!(out, "| {indent}<!-- {c} -->");
+            }
+            NodeData::ProcessingInstruction { target, contents } => {
+                let _ = writeln!(out, "| {indent}<?{target} {contents}>");
+            }
+            NodeData::Element(e) => {
+                let _ = writeln!(out, "| {indent}<{}>", element_name(&e.name));
+                let mut attrs: Vec<(String, &str)> = Vec::new();
+                let locked = lock(&e.attrs);
+                for a in locked.iter() {
+                    attrs.push((attr_name(&a.name.to_qual_name()), &a.value));
+                }
+                attrs.sort();
+                for (name, value) in attrs {
+                    let _ = writeln!(out, "| {indent}  {name}=\"{value}\"");
+                }
+                drop(locked);
+                for child in children(arena, key, guard).into_iter().rev() {
+                    stack.push((child, depth + 1));
+                }
+                if let Some(contents) = e.template_contents {
+                    // `content` then the fragment's children, one level deeper. Pushed last
+                    // so it is printed before the element's own children (it has none in
+                    // practice: html5ever puts a template's children in its contents).
+                    for child in children(arena, contents, guard).into_iter().rev() {
+                        stack.push((child, depth + 2));
+                    }
+                    let _ = writeln!(out, "| {indent}  content");
+                }
+            }
+        }
+    }
+    out
+}
+
+fn children(arena: &Arena<Node>, key: Key, guard: &Guard) -> Vec<Key> {
+    arena
+        .get(key, guard)
+        .map(|node| node.child_keys(key, arena, guard))
+        .unwrap_or_default()
+}
+
+/// `svg foo`, `math foo` or plain `foo`, as html5lib prints element names.
+pub fn element_name(name: &QualName) -> String {
+    match &*name.ns {
+        "http://www.w3.org/2000/svg" => format!("svg {}", name.local),
+        "http://www.w3.org/1998/Math/MathML" => format!("math {}", name.local),
+        _ => name.local.to_string(),
+    }
+}
+
+/// `xlink href` and the like for namespaced attributes, else the local name.
+pub fn attr_name(name: &QualName) -> String {
+    match &*name.ns {
+        "" => name.local.to_string(),
+        "http://www.w3.org/1999/xlink" => format!("xlink {}", name.local),
+        "http://www.w3.org/XML/1998/namespace" => format!("xml {}", name.local),
+        "http://www.w3.org/2000/xmlns/" => format!("xmlns {}", name.local),
+        ns => format!("{ns} {}", name.local),
+    }
+}

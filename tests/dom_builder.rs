@@ -1,0 +1,538 @@
+//! Tests of the `dom_builder` example's DOM (`examples/dom_builder/`): trees equal to
+//! html5ever's reference `RcDom`, parallel builds equal to serial ones, exact reclamation of
+//! dropped documents, consistent child lists for concurrent readers, and bad input.
+//!
+//! Not run under Miri: html5ever's tree builder is far too slow there, and this code has no
+//! `unsafe` of its own; the arena it runs on is covered by the library's Miri suite.
+#![cfg(not(miri))]
+
+#[path = "../examples/dom_builder/corpus.rs"]
+#[allow(dead_code)]
+mod corpus;
+#[path = "../examples/dom_builder/dom/mod.rs"]
+mod dom;
+#[path = "../examples/dom_builder/input.rs"]
+#[allow(dead_code)]
+mod input;
+
+use dom::{count_reachable, dump, parse, to_html, Node, NodeData, Parsed};
+use epoch_arena::{pin, Arena, Key};
+use html5ever::tendril::TendrilSink;
+use markup5ever_rcdom::{Handle, NodeData as RcData, RcDom};
+use proptest::prelude::*;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Documents that drive html5ever through its unusual paths: adoption agency, foster
+/// parenting, templates, foreign content, attribute merging, text merging, quirks.
+const TRICKY: &[&str] = &[
+    "",
+    "plain text, no tags",
+    "<!DOCTYPE html><title>t</title><p class=a id=b>Hello <b>world</b>!",
+    "<b><i>x</b>y</i>z",
+    "<a href=1>one<a href=2>two</a>",
+    "<p>1<div>2</p>3</div>",
+    "<table>stray<tr><td>1<td>2</tr>text<p>para</table>after",
+    "<table><b>bold<tr><td>c</td></tr>x</b></table>",
+    "<template><tr><td>in template</td></tr></template><template>a<template>b</template></template>",
+    "<svg viewBox='0 0 1 1'><circle r=1 /><foreignObject><p>html in svg</p></foreignObject></svg>",
+    "<math><mi>x</mi><annotation-xml encoding='text/html'><p>h</p></annotation-xml></math>",
+    "<html lang=en><body class=x><body id=y data-z=1>second body</body><html dir=rtl>",
+    "a &amp; b &lt; c &copy; &#8212; &#x27; &unknown; & bare",
+    "<ul><li>one<li>two<ul><li>nested</ul><li>three</ul><ol><li>x</ol>",
+    "<!-- comment --><!--><!--- odd --!><p>after comments",
+    "<select><option selected>1<option>2<optgroup><option>3</select>",
+    "<form><input name=a value=1><textarea>t &amp; <b></textarea><button>b</button></form>",
+    "<div><span>unclosed <em>deep <strong>deeper",
+    "</div></span>stray end tags<br></br></p>",
+    "<!DOCTYPE html PUBLIC \"-//W3C//DTD HTML 4.01 Transitional//EN\"><p>quirks?",
+    "<script>if (a < b && c) { x = '</p>'; }</script><style>p > a { x: y }</style>",
+    "<p>one\n\ntwo<pre>\n\nkeep</pre><textarea>\nx</textarea>",
+    "<h1>a<h2>b</h1>c</h2>",
+    "<nobr>1<nobr>2</nobr><marquee>m</marquee><frameset>",
+    "<table><caption>c<table>nested</table></caption><colgroup><col></table>",
+    "<p><b class=x><b class=x><b class=x><b class=x>noah's ark</p>y",
+    "<div attr=\"unterminated><p>eof in attribute",
+    "<a><p><a>x</a></p></a><b><p>split</b>tail</p>",
+];
+
+/// RcDom's tree in the same format as `dom::dump`.
+fn rcdom_dump(document: &Handle) -> String {
+    fn walk(handle: &Handle, depth: usize, out: &mut String) {
+        let indent = "  ".repeat(depth);
+        match &handle.data {
+            RcData::Document => {
+                let _ = writeln!(out, "| {indent}#document");
+            }
+            RcData::Doctype {
+                name,
+                public_id,
+                system_id,
+            } => {
+                let _ = if public_id.is_empty() && system_id.is_empty() {
+                    writeln!(out, "| {indent}<!DOCTYPE {name}>")
+                } else {
+                    writeln!(
+                        out,
+                        "| {indent}<!DOCTYPE {name} \"{public_id}\" \"{system_id}\">"
+                    )
+                };
+            }
+            RcData::Text { contents } => {
+                let _ = writeln!(out, "| {indent}\"{}\"", contents.borrow());
+            }
+            RcData::Comment { contents } => {
+                let _ = writeln!(out, "| {indent}<!-- {contents} -->");
+            }
+            RcData::ProcessingInstruction { target, contents } => {
+                let _ = writeln!(out, "| {indent}<?{target} {contents}>");
+            }
+            RcData::Element {
+                name,
+                attrs,
+                template_contents,
+                ..
+            } => {
+                let _ = writeln!(out, "| {indent}<{}>", dom::serial::element_name(name));
+                let mut sorted: Vec<(String, String)> = attrs
+                    .borrow()
+                    .iter()
+                    .map(|a| (dom::serial::attr_name(&a.name), a.value.to_string()))
+                    .collect();
+                sorted.sort();
+                for (name, value) in sorted {
+                    let _ = writeln!(out, "| {indent}  {name}=\"{value}\"");
+                }
+                if let Some(contents) = &*template_contents.borrow() {
+                    let _ = writeln!(out, "| {indent}  content");
+                    for child in contents.children.borrow().iter() {
+                        walk(child, depth + 2, out);
+                    }
+                }
+            }
+        }
+        if !matches!(handle.data, RcData::Document) || depth > 0 {
+            for child in handle.children.borrow().iter() {
+                walk(child, depth + 1, out);
+            }
+        }
+    }
+    let mut out = String::new();
+    for child in document.children.borrow().iter() {
+        walk(child, 0, &mut out);
+    }
+    out
+}
+
+fn rcdom(html: &str) -> RcDom {
+    html5ever::parse_document(RcDom::default(), Default::default()).one(html)
+}
+
+fn arena_dump(html: &str) -> (String, usize) {
+    let arena = Arena::new();
+    let doc = parse(&arena, html);
+    let guard = pin();
+    (dump(&arena, doc.document(), &guard), doc.errors)
+}
+
+#[test]
+fn tricky_documents_match_rcdom() {
+    for html in TRICKY {
+        let reference = rcdom(html);
+        let (ours, errors) = arena_dump(html);
+        assert_eq!(ours, rcdom_dump(&reference.document), "tree of {html:?}");
+        assert_eq!(
+            errors,
+            reference.errors.borrow().len(),
+            "errors of {html:?}"
+        );
+        assert!(!ours.is_empty() || html.is_empty());
+    }
+}
+
+#[test]
+fn small_document_has_the_expected_shape() {
+    let arena = Arena::new();
+    let doc = parse(&arena, "<!DOCTYPE html><p class=a>x<b>y</b>z &amp; w</p>");
+    let guard = pin();
+    let expected = "\
+| <!DOCTYPE html>
+| <html>
+|   <head>
+|   <body>
+|     <p>
+|       class=\"a\"
+|       \"x\"
+|       <b>
+|         \"y\"
+|       \"z & w\"
+";
+    assert_eq!(dump(&arena, doc.document(), &guard), expected);
+    assert_eq!(
+        to_html(&arena, doc.document(), &guard),
+        "<!DOCTYPE html><html><head></head><body><p class=\"a\">x<b>y</b>z &amp; w</p></body></html>"
+    );
+    // The parent links agree with the child lists.
+    let html =
+        arena
+            .get(doc.document(), &guard)
+            .unwrap()
+            .child_keys(doc.document(), &arena, &guard)[1];
+    let node = arena.get(html, &guard).unwrap();
+    assert_eq!(node.parent(), Some(doc.document()));
+    assert!(node.is_html_element(&html5ever::local_name!("html")));
+}
+
+#[test]
+fn generated_corpus_matches_rcdom() {
+    for doc in corpus::generate(12, 16 << 10, 7) {
+        let reference = rcdom(&doc.html);
+        let (ours, errors) = arena_dump(&doc.html);
+        assert_eq!(
+            ours,
+            rcdom_dump(&reference.document),
+            "tree of {}",
+            doc.name
+        );
+        assert_eq!(
+            errors,
+            reference.errors.borrow().len(),
+            "errors of {}",
+            doc.name
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Differential test: markup soup from a small alphabet of tags, attributes, text and
+    /// broken syntax gives the same tree as RcDom, and never panics.
+    #[test]
+    fn random_markup_matches_rcdom(parts in proptest::collection::vec(0usize..PIECES.len(), 0..40)) {
+        let html: String = parts.iter().map(|&i| PIECES[i]).collect();
+        let reference = rcdom(&html);
+        let (ours, _) = arena_dump(&html);
+        prop_assert_eq!(ours, rcdom_dump(&reference.document), "input {:?}", html);
+    }
+}
+
+const PIECES: &[&str] = &[
+    "<p>",
+    "</p>",
+    "<b>",
+    "</b>",
+    "<i>",
+    "</i>",
+    "<a href=x>",
+    "</a>",
+    "<div>",
+    "</div>",
+    "<table>",
+    "</table>",
+    "<tr>",
+    "<td>",
+    "</td>",
+    "<template>",
+    "</template>",
+    "<svg>",
+    "</svg>",
+    "<math>",
+    "<li>",
+    "<ul>",
+    "</ul>",
+    "<select>",
+    "<option selected>",
+    "<selectedcontent>",
+    "<button>",
+    "</select>",
+    "<form>",
+    "<body a=1>",
+    "<html b=2>",
+    "text",
+    " ",
+    "\n",
+    "&amp;",
+    "&",
+    "<!--c-->",
+    "<!DOCTYPE html>",
+    "<br>",
+    "</br>",
+    "<nobr>",
+    "<h1>",
+    "<h2>",
+    "<pre>",
+    "<textarea>",
+    "<script>",
+    "</script>",
+    "<caption>",
+    "<col>",
+    "<frameset>",
+    "<",
+    ">",
+    "'",
+    "\"",
+    "=",
+    "\u{0}",
+    "é",
+    "<foreignObject>",
+    "<title>",
+    "<style>",
+    "<head>",
+];
+
+#[test]
+fn parallel_build_with_concurrent_collections_equals_serial_build() {
+    let docs = corpus::generate(24, 24 << 10, 11);
+
+    let serial_arena = Arena::new();
+    let serial: Vec<String> = {
+        let guard_less: Vec<Parsed<'_>> =
+            docs.iter().map(|d| parse(&serial_arena, &d.html)).collect();
+        let guard = pin();
+        guard_less
+            .iter()
+            .map(|p| dump(&serial_arena, p.document(), &guard))
+            .collect()
+    };
+
+    let arena = Arena::new();
+    let next = AtomicUsize::new(0);
+    let done = AtomicBool::new(false);
+    let slots: Vec<Mutex<Option<Parsed<'_>>>> = docs.iter().map(|_| Mutex::new(None)).collect();
+    let collections = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= docs.len() {
+                        break;
+                    }
+                    let parsed = parse(&arena, &docs[i].html);
+                    *slots[i].lock().unwrap() = Some(parsed);
+                })
+            })
+            .collect();
+        let collector = s.spawn(|| {
+            let mut n = 0;
+            while !done.load(Ordering::Acquire) {
+                arena.collect([]);
+                n += 1;
+            }
+            n
+        });
+        for w in workers {
+            w.join().unwrap();
+        }
+        done.store(true, Ordering::Release);
+        collector.join().unwrap()
+    });
+    assert!(collections >= 1);
+    // One more collection after the build: everything the documents hold must survive it.
+    arena.collect([]);
+    let guard = pin();
+    for (i, slot) in slots.iter().enumerate() {
+        let slot = slot.lock().unwrap();
+        let parsed = slot.as_ref().expect("parsed");
+        assert_eq!(
+            dump(&arena, parsed.document(), &guard),
+            serial[i],
+            "document {i} differs between the parallel and the serial build"
+        );
+    }
+}
+
+#[test]
+fn collect_after_drop_reclaims_exactly_the_dropped_documents() {
+    let docs = corpus::generate(10, 16 << 10, 3);
+    let arena = Arena::new();
+    let parsed: Vec<Parsed<'_>> = docs.iter().map(|d| parse(&arena, &d.html)).collect();
+    let created: usize = parsed.iter().map(|p| p.created).sum();
+    assert_eq!(arena.len(), created);
+
+    // A first collection with every root held only sweeps what html5ever detached.
+    let guard = pin();
+    let reachable: Vec<usize> = parsed
+        .iter()
+        .map(|p| count_reachable(&arena, p.document(), &guard))
+        .collect();
+    drop(guard);
+    let all_reachable: usize = reachable.iter().sum();
+    let first = arena.collect([]);
+    assert_eq!(first.swept, created - all_reachable);
+    assert_eq!(first.marked, all_reachable);
+
+    // Keep documents 2 and 7; drop the rest.
+    let guard = pin();
+    let mut kept = Vec::new();
+    let mut dropped = 0;
+    for (i, p) in parsed.into_iter().enumerate() {
+        if i == 2 || i == 7 {
+            let before = (
+                to_html(&arena, p.document(), &guard),
+                dump(&arena, p.document(), &guard),
+            );
+            kept.push((p, before));
+        } else {
+            dropped += reachable[i];
+        }
+    }
+    drop(guard);
+    let stats = arena.collect([]);
+    assert_eq!(
+        stats.swept, dropped,
+        "exactly the dropped documents' nodes are swept"
+    );
+    assert_eq!(arena.len(), reachable[2] + reachable[7]);
+    let guard = pin();
+    for (p, (html, tree)) in &kept {
+        assert_eq!(&to_html(&arena, p.document(), &guard), html);
+        assert_eq!(&dump(&arena, p.document(), &guard), tree);
+    }
+    drop(guard);
+
+    // And once the last roots go, the arena empties.
+    drop(kept);
+    let last = arena.collect([]);
+    assert_eq!(last.swept, reachable[2] + reachable[7]);
+    assert!(arena.is_empty());
+}
+
+/// Readers on other threads walk documents while they are built: under a list's lock, every
+/// child in it names that list's owner as its parent, and no child appears twice.
+#[test]
+fn readers_see_consistent_child_lists_while_documents_are_built() {
+    let docs = corpus::generate(8, 32 << 10, 5);
+    let arena: Arena<Node> = Arena::new();
+    // The document keys are published as soon as each parse starts: readers follow the
+    // documents' growth, not only finished trees.
+    let keys: Vec<AtomicUsize> = docs.iter().map(|_| AtomicUsize::new(0)).collect();
+    let done = AtomicBool::new(false);
+    let checked = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        let builder = s.spawn(|| {
+            let mut kept = Vec::new();
+            for (i, doc) in docs.iter().enumerate() {
+                let guard = pin();
+                let sink = dom::ArenaSink::new(&arena, &guard);
+                // Publish the document's key before feeding the input.
+                keys[i].store(sink.document().to_bits() as usize, Ordering::Release);
+                let parser = html5ever::parse_document(sink, Default::default());
+                kept.push(parser.one(doc.html.as_str()));
+            }
+            kept
+        });
+        let reader = s.spawn(|| {
+            while !done.load(Ordering::Acquire) {
+                for k in &keys {
+                    let Some(doc) = Key::from_bits(k.load(Ordering::Acquire) as u64) else {
+                        continue;
+                    };
+                    let guard = pin();
+                    let mut stack = vec![doc];
+                    while let Some(key) = stack.pop() {
+                        let Some(node) = arena.get(key, &guard) else {
+                            continue;
+                        };
+                        let children = node.children(key, &arena, &guard);
+                        let mut seen = std::collections::HashSet::new();
+                        let mut prev = None;
+                        for (child, c) in children.iter() {
+                            assert!(seen.insert(child), "a child appears twice in one list");
+                            assert_eq!(
+                                c.parent(),
+                                Some(key),
+                                "child's parent is not the list's owner"
+                            );
+                            assert_eq!(
+                                children.prev(c),
+                                prev,
+                                "prev link disagrees with the order"
+                            );
+                            prev = Some(child);
+                            stack.push(child);
+                            checked.fetch_add(1, Ordering::Relaxed);
+                        }
+                        assert_eq!(children.last(), prev, "last child is not the list's end");
+                        drop(children);
+                        if let Some(t) = node.element().and_then(|e| e.template_contents) {
+                            stack.push(t);
+                        }
+                    }
+                }
+            }
+        });
+        let kept = builder.join().unwrap();
+        done.store(true, Ordering::Release);
+        reader.join().unwrap();
+        drop(kept);
+    });
+    assert!(checked.load(Ordering::Relaxed) > 0);
+}
+
+#[test]
+fn text_nodes_merge_like_rcdom() {
+    let arena = Arena::new();
+    let doc = parse(&arena, "<p>a&amp;b<!--c-->d&lt;e</p>");
+    let guard = pin();
+    let body_p = {
+        let kids = |k| arena.get(k, &guard).unwrap().child_keys(k, &arena, &guard);
+        let html = kids(doc.document())[0];
+        let body = kids(html)[1];
+        kids(body)[0]
+    };
+    let texts: Vec<String> = arena
+        .get(body_p, &guard)
+        .unwrap()
+        .child_keys(body_p, &arena, &guard)
+        .into_iter()
+        .filter_map(|k| match &arena.get(k, &guard).unwrap().data {
+            NodeData::Text(t) => Some(t.lock().unwrap().to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["a&b", "d<e"]);
+}
+
+#[test]
+fn unreadable_paths_are_reported_and_skipped_and_bad_utf8_is_decoded_lossily() {
+    let dir = std::env::temp_dir().join(format!("dom_builder_input_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("a.html"), "<p>a").unwrap();
+    std::fs::write(dir.join("sub/b.htm"), b"\xEF\xBB\xBF<p>b").unwrap();
+    std::fs::write(dir.join("sub/c.html"), b"<p>caf\xE9 \xFF</p>").unwrap();
+    std::fs::write(dir.join("notes.txt"), "not html").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.join("missing.html"), dir.join("dangling.html")).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&dir, dir.join("sub/loop")).unwrap();
+
+    let paths = [dir.clone(), dir.join("nope.html"), dir.join("notes.txt")];
+    let loaded = input::load(&paths);
+    let names: Vec<&str> = loaded
+        .docs
+        .iter()
+        .map(|d| d.name.rsplit('/').next().unwrap())
+        .collect();
+    // Directory walk: a.html, sub/b.htm, sub/c.html (notes.txt only when named; the loop is
+    // not followed twice), then the named notes.txt.
+    assert_eq!(names, ["a.html", "b.htm", "c.html", "notes.txt"]);
+    assert_eq!(
+        loaded.docs[1].html, "<p>b",
+        "the byte-order mark is dropped"
+    );
+    assert_eq!(loaded.docs[2].html, "<p>caf\u{FFFD} \u{FFFD}</p>");
+    assert_eq!(loaded.lossy, 1);
+    let expected_skipped = if cfg!(unix) { 2 } else { 1 }; // nope.html, dangling.html
+    assert_eq!(loaded.skipped, expected_skipped);
+
+    // Everything loaded parses, lossy text included.
+    let arena = Arena::new();
+    for doc in &loaded.docs {
+        let p = parse(&arena, &doc.html);
+        assert!(count_reachable(&arena, p.document(), &pin()) >= 4);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
