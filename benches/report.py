@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Tables and target checks from the criterion results of `cargo bench --bench arena` and
-`cargo bench --bench gc`.
+"""Tables and target checks from the criterion results of `cargo bench --bench arena`,
+`cargo bench --bench gc` and `cargo bench --bench dom_build`.
 
 Usage:
     python3 benches/report.py [CRITERION_DIR] [--strict]
@@ -17,6 +17,8 @@ gc_10k, gc_100k, gc_1m) the median time of one collection for the plain mark-and
 the arena with one marker and with two, their ratios and mark rates, the same with garbage,
 the phase breakdown the bench wrote to gc_phases.json, the reader latency (group
 gc_reader_latency and gc_reader_latency.json) and the collector's targets as PASS / MISS.
+If the `dom_build` bench has run, it prints the DOM-building table (RcDom against the
+arena DOM, 1 and 2 threads) and the issue's two DOM targets.
 Each section is printed only when its results exist.
 
 Python 3.11 standard library only.
@@ -418,6 +420,54 @@ def gc_report(root: Path, results: dict[str, dict[str, dict[str, float]]]) -> in
     return misses
 
 
+DOM_GROUP = "dom_build"
+# (contender, label)
+DOM_ROWS = [
+    ("rcdom_1_thread", "RcDom, 1 thread"),
+    ("arena_1_thread", "arena DOM, 1 thread"),
+    ("rcdom_2_threads", "RcDom, 2 threads (a DOM per thread)"),
+    ("arena_2_threads", "arena DOM, 2 threads, one shared arena"),
+]
+
+
+def dom_report(results: dict[str, dict[str, float]]) -> int:
+    """The DOM-building table and the issue's two targets; returns the number of misses."""
+    print("## DOM building: the embedded corpus parsed with html5ever, built and freed\n")
+    print("| contender | ms per corpus | M nodes/s | vs RcDom, same threads |")
+    print("|---|---:|---:|---:|")
+    ms = {}
+    for name, label in DOM_ROWS:
+        d = results.get(name)
+        if not d:
+            continue
+        ms[name] = ms_of(d)
+        nodes = d["elements"]
+        peer = "rcdom_" + name.split("_", 1)[1]
+        vs = "–"
+        if name.startswith("arena") and ms.get(peer):
+            vs = fmt_x(ms[peer] / ms[name])
+        print(f"| {label} | {fmt_ms(ms[name])} | {nodes / ms[name] / 1000:.2f} | {vs} |")
+    print()
+    misses = 0
+    checks = [
+        ("1 thread ≥ 1.2× RcDom's nodes/s", "rcdom_1_thread", "arena_1_thread", 1.2),
+        ("2 threads, one arena, ≥ 1.8× the 1-thread rate", "arena_1_thread", "arena_2_threads", 1.8),
+    ]
+    print("| target | measured | result |")
+    print("|---|---:|---|")
+    for wording, slow, fast, factor in checks:
+        if not ms.get(slow) or not ms.get(fast):
+            print(f"| {wording} | no data | MISS |")
+            misses += 1
+            continue
+        x = ms[slow] / ms[fast]
+        ok = x >= factor
+        misses += not ok
+        print(f"| {wording} | {x:.2f}× | {'PASS' if ok else 'MISS'} |")
+    print()
+    return misses
+
+
 def main(argv: list[str]) -> int:
     strict = "--strict" in argv
     args = [a for a in argv if a != "--strict"]
@@ -435,8 +485,9 @@ def main(argv: list[str]) -> int:
     results = {g: load_group(root / g) for g in GROUPS if (root / g).is_dir()}
     gc_groups = [g for g, _, _ in GC_GROUPS] + [GC_LATENCY_GROUP]
     gc_results = {g: load_group(root / g) for g in gc_groups if (root / g).is_dir()}
-    if not results and not gc_results:
-        print(f"no results for the groups {', '.join(GROUPS + gc_groups)} in {root}")
+    dom = load_group(root / DOM_GROUP) if (root / DOM_GROUP).is_dir() else {}
+    if not results and not gc_results and not dom:
+        print(f"no results for the groups {', '.join(GROUPS + gc_groups + [DOM_GROUP])} in {root}")
         return 1
 
     print(f"Criterion results from `{root}` (median of the samples, ns per operation).\n")
@@ -445,6 +496,8 @@ def main(argv: list[str]) -> int:
         misses += arena_report(results)
     if gc_results:
         misses += gc_report(root, gc_results)
+    if dom:
+        misses += dom_report(dom)
     return 1 if strict and misses else 0
 
 
