@@ -91,9 +91,9 @@ fn dom_build(c: &mut Criterion) {
     // Nodes in the finished trees, counted once.
     let nodes: usize = {
         let arena = Arena::new();
-        let guard_free: Vec<_> = htmls.iter().map(|h| parse(&arena, h)).collect();
+        let parsed: Vec<_> = htmls.iter().map(|h| parse(&arena, h)).collect();
         let guard = pin();
-        guard_free
+        parsed
             .iter()
             .map(|p| count_reachable(&arena, p.document(), &guard))
             .sum()

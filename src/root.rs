@@ -132,7 +132,8 @@ impl Drop for RootList {
 /// A persistent root: its key, and everything reachable from it, survives every collection
 /// until the `Root` is dropped.
 ///
-/// Made by [`Arena::root`]. A `Root` borrows its arena, so it cannot outlive it.
+/// Made by [`Arena::root`]. A `Root` borrows its arena, so it cannot outlive it. It is `Send`
+/// and `Sync`: a root made on one thread may be kept, cloned or dropped on another.
 ///
 /// ```
 /// use epoch_arena::{Arena, Trace, Tracer};

@@ -288,10 +288,9 @@ fn parallel_build_with_concurrent_collections_equals_serial_build() {
 
     let serial_arena = Arena::new();
     let serial: Vec<String> = {
-        let guard_less: Vec<Parsed<'_>> =
-            docs.iter().map(|d| parse(&serial_arena, &d.html)).collect();
+        let parsed: Vec<Parsed<'_>> = docs.iter().map(|d| parse(&serial_arena, &d.html)).collect();
         let guard = pin();
-        guard_less
+        parsed
             .iter()
             .map(|p| dump(&serial_arena, p.document(), &guard))
             .collect()

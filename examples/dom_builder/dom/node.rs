@@ -317,11 +317,14 @@ impl<'g> Children<'g> {
     }
 
     /// The children in order, with their nodes.
+    ///
+    /// The walk ends early at a child that is gone. That only happens to a document nobody
+    /// roots, which a collection may sweep while a reader that kept only a key walks it.
     pub fn iter(&self) -> impl Iterator<Item = (Key, &'g Node)> + '_ {
         let mut next = self.first();
         std::iter::from_fn(move || {
             let key = next?;
-            let node = self.get(key);
+            let node = self.arena.get(key, self.guard)?;
             next = node.next_sibling.get();
             Some((key, node))
         })
