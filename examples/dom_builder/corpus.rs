@@ -2428,7 +2428,8 @@ impl Gen {
     }
 }
 
-#[cfg(test)]
+// Generating megabytes of HTML is far too slow under Miri, and this is safe code.
+#[cfg(all(test, not(miri)))]
 mod tests {
     use super::*;
 
