@@ -15,12 +15,12 @@ mod dom;
 #[allow(dead_code)]
 mod input;
 
+use dom::serial::{write_dump_line, DumpNode};
 use dom::{count_reachable, dump, parse, to_html, Node, NodeData, Parsed};
 use epoch_arena::{pin, Arena, Key};
 use html5ever::tendril::TendrilSink;
 use markup5ever_rcdom::{Handle, NodeData as RcData, RcDom};
 use proptest::prelude::*;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -60,52 +60,50 @@ const TRICKY: &[&str] = &[
 /// RcDom's tree in the same format as `dom::dump`.
 fn rcdom_dump(document: &Handle) -> String {
     fn walk(handle: &Handle, depth: usize, out: &mut String) {
-        let indent = "  ".repeat(depth);
         match &handle.data {
-            RcData::Document => {
-                let _ = writeln!(out, "| {indent}#document");
-            }
+            RcData::Document => write_dump_line(out, depth, DumpNode::Document),
             RcData::Doctype {
                 name,
                 public_id,
                 system_id,
-            } => {
-                let _ = if public_id.is_empty() && system_id.is_empty() {
-                    writeln!(out, "| {indent}<!DOCTYPE {name}>")
-                } else {
-                    writeln!(
-                        out,
-                        "| {indent}<!DOCTYPE {name} \"{public_id}\" \"{system_id}\">"
-                    )
-                };
-            }
+            } => write_dump_line(
+                out,
+                depth,
+                DumpNode::Doctype {
+                    name,
+                    public_id,
+                    system_id,
+                },
+            ),
             RcData::Text { contents } => {
-                let _ = writeln!(out, "| {indent}\"{}\"", contents.borrow());
+                write_dump_line(out, depth, DumpNode::Text(&contents.borrow()))
             }
             RcData::Comment { contents } => {
-                let _ = writeln!(out, "| {indent}<!-- {contents} -->");
+                write_dump_line(out, depth, DumpNode::Comment(contents))
             }
-            RcData::ProcessingInstruction { target, contents } => {
-                let _ = writeln!(out, "| {indent}<?{target} {contents}>");
-            }
+            RcData::ProcessingInstruction { target, contents } => write_dump_line(
+                out,
+                depth,
+                DumpNode::ProcessingInstruction { target, contents },
+            ),
             RcData::Element {
                 name,
                 attrs,
                 template_contents,
                 ..
             } => {
-                let _ = writeln!(out, "| {indent}<{}>", dom::serial::element_name(name));
-                let mut sorted: Vec<(String, String)> = attrs
-                    .borrow()
-                    .iter()
-                    .map(|a| (dom::serial::attr_name(&a.name), a.value.to_string()))
-                    .collect();
-                sorted.sort();
-                for (name, value) in sorted {
-                    let _ = writeln!(out, "| {indent}  {name}=\"{value}\"");
-                }
-                if let Some(contents) = &*template_contents.borrow() {
-                    let _ = writeln!(out, "| {indent}  content");
+                let attrs = attrs.borrow();
+                let template = template_contents.borrow();
+                write_dump_line(
+                    out,
+                    depth,
+                    DumpNode::Element {
+                        name,
+                        attrs: attrs.iter().map(|a| (a.name.clone(), &*a.value)).collect(),
+                        template: template.is_some(),
+                    },
+                );
+                if let Some(contents) = &*template {
                     for child in contents.children.borrow().iter() {
                         walk(child, depth + 2, out);
                     }

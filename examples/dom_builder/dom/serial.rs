@@ -115,62 +115,139 @@ pub fn dump(arena: &Arena<Node>, document: Key, guard: &Guard) -> String {
         let Some(node) = arena.get(key, guard) else {
             continue;
         };
-        let indent = "  ".repeat(depth);
-        match &node.data {
-            NodeData::Document => {
-                let _ = writeln!(out, "| {indent}#document");
-            }
+        let line = match &node.data {
+            NodeData::Document => DumpNode::Document,
             NodeData::Doctype {
                 name,
                 public_id,
                 system_id,
-            } => {
-                let _ = if public_id.is_empty() && system_id.is_empty() {
-                    writeln!(out, "| {indent}<!DOCTYPE {name}>")
-                } else {
-                    writeln!(
-                        out,
-                        "| {indent}<!DOCTYPE {name} \"{public_id}\" \"{system_id}\">"
-                    )
-                };
-            }
+            } => DumpNode::Doctype {
+                name,
+                public_id,
+                system_id,
+            },
             NodeData::Text(t) => {
-                let _ = writeln!(out, "| {indent}\"{}\"", lock(t));
+                write_dump_line(&mut out, depth, DumpNode::Text(&lock(t)));
+                continue;
             }
-            NodeData::Comment(c) => {
-                let _ = writeln!(out, "| {indent}<!-- {c} -->");
-            }
+            NodeData::Comment(c) => DumpNode::Comment(c),
             NodeData::ProcessingInstruction { target, contents } => {
-                let _ = writeln!(out, "| {indent}<?{target} {contents}>");
+                DumpNode::ProcessingInstruction { target, contents }
             }
             NodeData::Element(e) => {
-                let _ = writeln!(out, "| {indent}<{}>", element_name(&e.name));
-                let mut attrs: Vec<(String, &str)> = Vec::new();
                 let locked = lock(&e.attrs);
-                for a in locked.iter() {
-                    attrs.push((attr_name(&a.name.to_qual_name()), &a.value));
-                }
-                attrs.sort();
-                for (name, value) in attrs {
-                    let _ = writeln!(out, "| {indent}  {name}=\"{value}\"");
-                }
+                let attrs = locked
+                    .iter()
+                    .map(|a| (a.name.to_qual_name(), &*a.value))
+                    .collect();
+                let template = e.template_contents.is_some();
+                write_dump_line(
+                    &mut out,
+                    depth,
+                    DumpNode::Element {
+                        name: &e.name,
+                        attrs,
+                        template,
+                    },
+                );
                 drop(locked);
                 for child in children(arena, key, guard).into_iter().rev() {
                     stack.push((child, depth + 1));
                 }
                 if let Some(contents) = e.template_contents {
-                    // `content` then the fragment's children, one level deeper. Pushed last
-                    // so it is printed before the element's own children (it has none in
-                    // practice: html5ever puts a template's children in its contents).
+                    // The fragment's children go under the `content` line, one level deeper.
+                    // Pushed last, so they print before the element's own children (it has
+                    // none in practice: html5ever puts a template's children in its contents).
                     for child in children(arena, contents, guard).into_iter().rev() {
                         stack.push((child, depth + 2));
                     }
-                    let _ = writeln!(out, "| {indent}  content");
                 }
+                continue;
             }
-        }
+        };
+        write_dump_line(&mut out, depth, line);
     }
     out
+}
+
+/// One node as [`dump`] prints it. The tests build these from RcDom's nodes too, so both
+/// trees are printed by the same code.
+pub enum DumpNode<'a> {
+    /// A document (a template's contents are printed under `content` instead).
+    Document,
+    /// A doctype.
+    Doctype {
+        /// Its name.
+        name: &'a str,
+        /// Its public identifier.
+        public_id: &'a str,
+        /// Its system identifier.
+        system_id: &'a str,
+    },
+    /// Text.
+    Text(&'a str),
+    /// A comment.
+    Comment(&'a str),
+    /// A processing instruction.
+    ProcessingInstruction {
+        /// Its target.
+        target: &'a str,
+        /// Its data.
+        contents: &'a str,
+    },
+    /// An element with its attributes (any order; printed sorted by name).
+    Element {
+        /// Its name.
+        name: &'a QualName,
+        /// Name and value of each attribute.
+        attrs: Vec<(QualName, &'a str)>,
+        /// Whether it is a template, whose contents follow under a `content` line.
+        template: bool,
+    },
+}
+
+/// Appends `node`'s lines at `depth` to `out`; the caller prints the children after them.
+pub fn write_dump_line(out: &mut String, depth: usize, node: DumpNode<'_>) {
+    let indent = "  ".repeat(depth);
+    let _ = match node {
+        DumpNode::Document => writeln!(out, "| {indent}#document"),
+        DumpNode::Doctype {
+            name,
+            public_id,
+            system_id,
+        } => {
+            if public_id.is_empty() && system_id.is_empty() {
+                writeln!(out, "| {indent}<!DOCTYPE {name}>")
+            } else {
+                writeln!(
+                    out,
+                    "| {indent}<!DOCTYPE {name} \"{public_id}\" \"{system_id}\">"
+                )
+            }
+        }
+        DumpNode::Text(text) => writeln!(out, "| {indent}\"{text}\""),
+        DumpNode::Comment(c) => writeln!(out, "| {indent}<!-- {c} -->"),
+        DumpNode::ProcessingInstruction { target, contents } => {
+            writeln!(out, "| {indent}<?{target} {contents}>")
+        }
+        DumpNode::Element {
+            name,
+            attrs,
+            template,
+        } => {
+            let _ = writeln!(out, "| {indent}<{}>", element_name(name));
+            let mut attrs: Vec<(String, &str)> =
+                attrs.iter().map(|(n, v)| (attr_name(n), *v)).collect();
+            attrs.sort();
+            for (name, value) in attrs {
+                let _ = writeln!(out, "| {indent}  {name}=\"{value}\"");
+            }
+            if template {
+                let _ = writeln!(out, "| {indent}  content");
+            }
+            Ok(())
+        }
+    };
 }
 
 fn children(arena: &Arena<Node>, key: Key, guard: &Guard) -> Vec<Key> {
