@@ -9,24 +9,47 @@ use crate::handle::Handle;
 use crate::iter::{Cursor, Drain, Iter, IterMut};
 use crate::key::Key;
 use crate::local;
-use crate::reclaim::{Gate, RetireStack};
+use crate::reclaim::{self, Gate, RetireStack};
 use crate::slot::{self, SlotRef};
-use crate::sync::{Arc, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 use core::fmt;
 use core::marker::PhantomData;
+use core::ptr::NonNull;
+use std::sync::Arc;
 
-/// The parts of an arena that do not depend on `T`, shared with the thread-local caches.
+/// The parts of an arena that do not depend on `T`: what deferred reclamation closures and
+/// the thread-local caches hold on to (an `Arc`, and a `Weak` from the caches). It stays
+/// small: `Drop for Arena` empties the pool and the counter list, so after the arena is gone
+/// only this header waits for the last closure or cache to let go.
 pub(crate) struct Shared {
+    /// Closed when the arena drops, paused while `clear` rebuilds (see `reclaim.rs`).
+    pub(crate) gate: Gate,
     pub(crate) pool: IndexPool,
     pub(crate) counters: Counters,
+    /// Bumped by every `clear`, which rebuilds the free list from the slots themselves: a
+    /// thread cache bound under an older value holds slots that are on the new list too, so
+    /// it is dropped unused (see `local.rs`).
+    binding: AtomicU64,
+    /// Reclamation closures deferred and not yet run: while there are any, refills drive
+    /// the epoch (see `reclaim.rs`).
+    pub(crate) deferred: AtomicUsize,
 }
 
-/// Everything an arena owns. Held by the [`Arena`] and by every reclamation batch waiting in
-/// the epoch collector, so chunk memory outlives both.
+impl Shared {
+    /// The current binding (see the field).
+    #[inline(always)]
+    pub(crate) fn binding(&self) -> u64 {
+        // Relaxed: it only changes under `&mut Arena`, and whoever uses the arena afterwards
+        // got its reference through something that synchronised with that `&mut`.
+        self.binding.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything an arena owns. Owned by the [`Arena`] through a raw pointer (so deferred
+/// closures may keep its address without keeping it alive; see `reclaim.rs`).
 pub(crate) struct Inner<T> {
     pub(crate) dir: ChunkDir<T>,
     pub(crate) shared: Arc<Shared>,
-    pub(crate) gate: Gate,
     pub(crate) retire: RetireStack,
     /// The collector's phase, mark bits, grey queue and roots (see `collect.rs`).
     pub(crate) gc: GcState,
@@ -132,7 +155,28 @@ impl<T> Inner<T> {
 /// assert_eq!(values, [0, 10, 20, 30]);
 /// ```
 pub struct Arena<T> {
-    pub(crate) inner: Arc<Inner<T>>,
+    /// From `Box::into_raw` in [`Builder::build`]; freed by `Drop` (or, if the arena is
+    /// dropped by one of its own values during reclamation, by that reclamation; see
+    /// `reclaim.rs`).
+    raw: NonNull<Inner<T>>,
+    /// For auto traits and drop check: an arena owns its internals and its `T`s.
+    _owns: PhantomData<Inner<T>>,
+}
+
+// SAFETY: an `Arena<T>` is an owning pointer to `Inner<T>`, shared by reference with the
+// threads that use it; `Inner<T>` holds `T`s that are inserted, read and dropped on any
+// thread, which `T: Send + Sync` allows (the same bounds as `Arc<Inner<T>>` would need).
+unsafe impl<T: Send + Sync> Send for Arena<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send + Sync> Sync for Arena<T> {}
+
+impl<T> Arena<T> {
+    /// The internals.
+    #[inline(always)]
+    pub(crate) fn inner(&self) -> &Inner<T> {
+        // SAFETY: `raw` is valid until `Drop`, which needs `&mut self`.
+        unsafe { self.raw.as_ref() }
+    }
 }
 
 /// Configures an [`Arena`] before it is built: initial capacity and a cap on slots.
@@ -200,10 +244,12 @@ impl<T: Send + Sync> Builder<T> {
         let inner = Inner {
             dir: ChunkDir::new(),
             shared: Arc::new(Shared {
+                gate: Gate::new(),
                 pool: IndexPool::new(self.max_slots),
                 counters: Counters::new(),
+                binding: AtomicU64::new(0),
+                deferred: AtomicUsize::new(0),
             }),
-            gate: Gate::new(),
             retire: RetireStack::new(),
             gc: GcState::new(),
             _owns: PhantomData,
@@ -217,7 +263,8 @@ impl<T: Send + Sync> Builder<T> {
             let _ = inner.dir.alloc(c);
         }
         Arena {
-            inner: Arc::new(inner),
+            raw: NonNull::from(Box::leak(Box::new(inner))),
+            _owns: PhantomData,
         }
     }
 }
@@ -326,20 +373,46 @@ impl<T: Send + Sync> Arena<T> {
     /// ```
     #[inline]
     pub fn try_insert(&self, value: T) -> Result<Key, T> {
-        let shared = &self.inner.shared;
-        let Some((index, state)) = local::take_index(shared) else {
+        let inner = self.inner();
+        let Some((index, state)) = self.take_slot() else {
             return Err(value);
         };
-        match self.inner.prepare(index, state) {
+        match inner.prepare(index, state) {
             Some((slot, key)) => {
-                self.inner.publish(slot, key, value);
+                inner.publish(slot, key, value);
                 Ok(key)
             }
             None => {
-                local::unbackable_index(shared);
+                local::unbackable_index(&inner.shared);
                 Err(value)
             }
         }
+    }
+
+    /// A free slot for an insertion, counted as inserted; `None` when the key space is full.
+    #[inline(always)]
+    fn take_slot(&self) -> Option<(u32, u32)> {
+        match local::take_cached(&self.inner().shared) {
+            Some(taken) => Some(taken),
+            None => self.take_slot_slow(),
+        }
+    }
+
+    /// The refill path, once per 64 insertions of a thread: also hands the removals waiting
+    /// in the shared retire stack to reclamation (the bound in [`remove`](Arena::remove)),
+    /// and, when the key space looks full, reclaims what it can before giving up.
+    #[cold]
+    #[inline(never)]
+    fn take_slot_slow(&self) -> Option<(u32, u32)> {
+        let inner = self.inner();
+        inner.drive_reclamation();
+        if let Some(taken) = local::take_index(&inner.shared) {
+            return Some(taken);
+        }
+        if inner.reclaim_for_insert() {
+            return local::take_index(&inner.shared);
+        }
+        None
     }
 
     /// Inserts the value `f` makes from its own key (for values that refer to themselves).
@@ -357,11 +430,11 @@ impl<T: Send + Sync> Arena<T> {
     /// assert_eq!(arena.get(key, &epoch_arena::pin()).unwrap().0, key);
     /// ```
     pub fn insert_with(&self, f: impl FnOnce(Key) -> T) -> Key {
-        let shared = &self.inner.shared;
-        let Some((index, state)) = local::take_index(shared) else {
+        let shared = &self.inner().shared;
+        let Some((index, state)) = self.take_slot() else {
             full(self.max_slots())
         };
-        let Some((slot, key)) = self.inner.prepare(index, state) else {
+        let Some((slot, key)) = self.inner().prepare(index, state) else {
             local::unbackable_index(shared);
             full(self.max_slots())
         };
@@ -386,7 +459,7 @@ impl<T: Send + Sync> Arena<T> {
         };
         let value = f(key);
         core::mem::forget(untake);
-        self.inner.publish(slot, key, value);
+        self.inner().publish(slot, key, value);
         key
     }
 
@@ -408,7 +481,7 @@ impl<T: Send + Sync> Arena<T> {
     #[inline]
     pub fn get<'g>(&'g self, key: Key, guard: &'g Guard) -> Option<&'g T> {
         let _ = guard;
-        let slot = self.inner.dir.slot(key.index())?;
+        let slot = self.inner().dir.slot(key.index())?;
         // Acquire pairs with `publish`'s Release: the value write is visible.
         if slot.state.load(Ordering::Acquire) == key.generation() {
             // The state equals the key's (OCCUPIED) generation, so the value is initialised.
@@ -434,7 +507,7 @@ impl<T: Send + Sync> Arena<T> {
     /// ```
     #[inline]
     pub fn contains(&self, key: Key) -> bool {
-        self.inner
+        self.inner()
             .dir
             .slot(key.index())
             .is_some_and(|slot| slot.state.load(Ordering::Acquire) == key.generation())
@@ -447,6 +520,19 @@ impl<T: Send + Sync> Arena<T> {
     /// after every [`Guard`] pinned before the removal is gone (see
     /// [`flush`](Arena::flush)).
     ///
+    /// # When the value is dropped
+    ///
+    /// Removals through `Arena::remove` are handed to reclamation in batches: when 64 have
+    /// accumulated, whenever any thread refills its insert cache (at most every 64 of its
+    /// insertions into this arena), on [`flush`](Arena::flush) and
+    /// [`collect`](Arena::collect), and when an insertion finds the key space full. From
+    /// then on the value is dropped, and its slot reusable, once crossbeam-epoch's global
+    /// epoch has advanced twice; pinning threads drive that (while reclamation of this arena
+    /// is pending, every refill tries to advance it, and so does [`Guard::flush`]), and a
+    /// guard held by any thread delays it.
+    /// An insertion that finds no free slot first hands on pending removals and drives the
+    /// epoch (up to 16 attempts) before it reports the arena full.
+    ///
     /// ```
     /// let arena = epoch_arena::Arena::new();
     /// let key = arena.insert('x');
@@ -454,13 +540,14 @@ impl<T: Send + Sync> Arena<T> {
     /// assert!(!arena.remove(key));
     /// ```
     pub fn remove(&self, key: Key) -> bool {
-        let Some(slot) = self.inner.unlink(key) else {
+        let Some(slot) = self.inner().unlink(key) else {
             return false;
         };
-        local::count_removed(&self.inner.shared);
-        if self.inner.retire.push(slot.next, key.index()) {
+        let inner = self.inner();
+        local::count_removed(&inner.shared);
+        if inner.retire.push(slot.next, key.index()) {
             let guard = crossbeam_epoch::pin();
-            Inner::defer_shared_retired(&self.inner, &guard);
+            inner.defer_shared_retired(&guard);
         }
         true
     }
@@ -486,9 +573,7 @@ impl<T: Send + Sync> Arena<T> {
     /// assert_eq!(arena.stats().pending_reclamation, 0);
     /// ```
     pub fn flush(&self) {
-        let guard = crossbeam_epoch::pin();
-        Inner::defer_shared_retired(&self.inner, &guard);
-        guard.flush();
+        self.inner().flush_retired();
     }
 
     /// Values in the arena.
@@ -504,7 +589,7 @@ impl<T: Send + Sync> Arena<T> {
     /// assert_eq!(arena.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.inner.shared.counters.sum().0
+        self.inner().shared.counters.sum().0
     }
 
     /// Whether the arena holds no values (see [`len`](Arena::len)).
@@ -525,7 +610,7 @@ impl<T: Send + Sync> Arena<T> {
     /// assert!(arena.capacity() >= 1);
     /// ```
     pub fn capacity(&self) -> usize {
-        self.inner.dir.footprint().1
+        self.inner().dir.footprint().1
     }
 
     /// The cap on slots this arena was built with (see [`Builder::max_slots`]).
@@ -534,7 +619,7 @@ impl<T: Send + Sync> Arena<T> {
     /// assert_eq!(epoch_arena::Arena::<u8>::new().max_slots(), epoch_arena::MAX_SLOTS);
     /// ```
     pub fn max_slots(&self) -> u32 {
-        self.inner.shared.pool.max_slots() as u32
+        self.inner().shared.pool.max_slots() as u32
     }
 
     /// Every live value with its key, in index order.
@@ -553,7 +638,7 @@ impl<T: Send + Sync> Arena<T> {
     /// assert_eq!(sum, 3);
     /// ```
     pub fn iter<'g>(&'g self, guard: &'g Guard) -> Iter<'g, T> {
-        Iter::new(&self.inner, guard)
+        Iter::new(self.inner(), guard)
     }
 
     /// A per-thread fast path for insertions and removals.
@@ -570,16 +655,16 @@ impl<T: Send + Sync> Arena<T> {
 
     /// Sizes and memory: live values, slots, chunks, bytes, pending reclamation.
     pub fn stats(&self) -> Stats {
-        let (live, pending_reclamation) = self.inner.shared.counters.sum();
-        let (chunks, slots, bytes_reserved) = self.inner.dir.footprint();
+        let (live, pending_reclamation) = self.inner().shared.counters.sum();
+        let (chunks, slots, bytes_reserved) = self.inner().dir.footprint();
         Stats {
             live,
             slots,
-            high_water: self.inner.high_water() as usize,
+            high_water: self.inner().high_water() as usize,
             chunks,
             bytes_reserved,
             pending_reclamation,
-            mark_bytes: self.inner.gc.marks.bytes(),
+            mark_bytes: self.inner().gc.marks.bytes(),
         }
     }
 
@@ -592,7 +677,7 @@ impl<T: Send + Sync> Arena<T> {
     /// assert_eq!(arena.get(key, &epoch_arena::pin()), Some(&2));
     /// ```
     pub fn get_mut(&mut self, key: Key) -> Option<&mut T> {
-        let slot = self.inner.dir.slot(key.index())?;
+        let slot = self.inner().dir.slot(key.index())?;
         if slot.state.load(Ordering::Relaxed) == key.generation() {
             // SAFETY: OCCUPIED, so initialised; `&mut self` excludes every reader and
             // writer (deferred reclamation only touches REMOVED slots).
@@ -612,7 +697,7 @@ impl<T: Send + Sync> Arena<T> {
     /// assert_eq!(arena.take(key), None);
     /// ```
     pub fn take(&mut self, key: Key) -> Option<T> {
-        let inner = &*self.inner;
+        let inner = self.inner();
         let slot = inner.dir.slot(key.index())?;
         let state = slot.state.load(Ordering::Relaxed);
         if state != key.generation() {
@@ -622,7 +707,10 @@ impl<T: Send + Sync> Arena<T> {
         slot.state.store(next, Ordering::Relaxed);
         // SAFETY: OCCUPIED and exclusively ours (`&mut self`); the state now says FREE.
         let value = unsafe { slot.read() };
-        local::free_index(&inner.shared, key.index(), next);
+        inner.shared.counters.add_taken_exclusive(1);
+        if next != slot::RETIRED {
+            local::return_free(&inner.shared, key.index(), next);
+        }
         Some(value)
     }
 
@@ -655,7 +743,7 @@ impl<T: Send + Sync> Arena<T> {
     /// assert!(!arena.contains(keys[1]));
     /// ```
     pub fn retain(&mut self, mut f: impl FnMut(Key, &mut T) -> bool) {
-        let inner = &*self.inner;
+        let inner = self.inner();
         let mut sink = FreeSink::new(&inner.shared);
         let mut cursor = Cursor::new(inner.high_water());
         while let Some((index, slot)) = cursor.next_slot(&inner.dir) {
@@ -694,6 +782,14 @@ impl<T: Send + Sync> Arena<T> {
     /// Drops every value and keeps the capacity. Every old key dies: slots are reused with
     /// new generations.
     ///
+    /// `clear` also puts the arena back in order whatever happened before: values whose
+    /// removal is still waiting for its grace period are dropped now (`&mut self` means no
+    /// reader can see them), and the free list is rebuilt from the slots themselves, so
+    /// slots held by a forgotten [`Drain`] or [`Handle`] (`mem::forget`) or by other threads'
+    /// insert caches all become usable again, and [`len`](Arena::len) and
+    /// [`stats`](Arena::stats) count exactly. It waits for reclamation already running on
+    /// other threads to finish, as dropping the arena does.
+    ///
     /// ```
     /// let mut arena = epoch_arena::Arena::new();
     /// let key = arena.insert(1);
@@ -703,30 +799,97 @@ impl<T: Send + Sync> Arena<T> {
     /// assert_ne!(again, key);
     /// ```
     pub fn clear(&mut self) {
-        self.retain(|_, _| false);
+        let inner = self.inner();
+        if reclaim::inside(self.raw.as_ptr().cast()) {
+            // A value's drop, run by reclamation of this very arena on this thread, cleared
+            // it: pausing would wait for ourselves. Drop the live values only.
+            self.retain(|_, _| false);
+            return;
+        }
+        let shared = &inner.shared;
+        // Unbind this thread's cache first: a value's drop below may insert into another
+        // arena and so rebind it, and a cache bound to this arena cannot give back its slots
+        // while the gate is paused.
+        local::unbind(shared);
+        shared.gate.pause_and_wait();
+        /// Resumes the gate on every exit path, unwinding included.
+        struct Resume<'a>(&'a Gate);
+        impl Drop for Resume<'_> {
+            fn drop(&mut self) {
+                self.0.resume();
+            }
+        }
+        let _resume = Resume(&shared.gate);
+        // Nobody else touches the pool, the retire stack, the counters' totals or any slot
+        // now: `&mut self` excludes every other user, and the paused gate every closure and
+        // every thread cache giving slots back. Old caches are invalidated.
+        shared.pool.discard_stack();
+        inner.retire.take();
+        shared.binding.fetch_add(1, Ordering::Relaxed);
+        let mut first_panic = None;
+        let mut batch = IndexBatch::new();
+        // Downwards, so that the lowest slots end up on top of the free list.
+        for index in (0..inner.high_water() as u32).rev() {
+            let Some(slot) = inner.dir.slot(index) else {
+                continue;
+            };
+            let state = slot.state.load(Ordering::Relaxed);
+            let free = if slot::has_value(state) {
+                let next = slot::freed(state);
+                slot.state.store(next, Ordering::Relaxed);
+                // SAFETY: initialised (OCCUPIED or REMOVED) and ours alone: no reader
+                // (`&mut self`), no closure (paused gate); the state already says FREE, so a
+                // panic here leaves nothing to drop twice.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+                    slot.drop_value()
+                }));
+                if let Err(payload) = r {
+                    first_panic.get_or_insert(payload);
+                }
+                next
+            } else {
+                state
+            };
+            if slot::is_free(free) {
+                if batch.is_full() {
+                    shared
+                        .pool
+                        .give_back(core::mem::replace(&mut batch, IndexBatch::new()));
+                }
+                batch.push(index, free);
+            }
+        }
+        shared.pool.give_back(batch);
+        shared.counters.reset_exclusive();
+        drop(_resume);
+        if let Some(payload) = first_panic {
+            std::panic::resume_unwind(payload);
+        }
     }
 }
 
-/// Collects indices freed through `&mut` and returns them to the pool in batches; counts
-/// them as removed and reclaimed. Works on unwind too.
+/// Collects indices freed through `&mut` and returns them to the pool in batches.
+///
+/// Each value is counted as it is freed, not when the sink drops, so a `Drain` that is
+/// `mem::forget`-ten leaves the counts right; its last partial batch of slots is then lost
+/// until the next [`Arena::clear`], which rebuilds the free list.
 pub(crate) struct FreeSink<'a> {
     shared: &'a Shared,
     batch: IndexBatch,
-    count: isize,
 }
 
 impl<'a> FreeSink<'a> {
+    /// A sink for an arena borrowed mutably (the counting relies on it).
     pub(crate) fn new(shared: &'a Shared) -> Self {
         FreeSink {
             shared,
             batch: IndexBatch::new(),
-            count: 0,
         }
     }
 
     /// Records a removed value whose slot now has FREE `state` (or just retired).
     pub(crate) fn free(&mut self, index: u32, state: u32) {
-        self.count += 1;
+        self.shared.counters.add_taken_exclusive(1);
         if state != slot::RETIRED {
             if self.batch.is_full() {
                 self.shared
@@ -743,8 +906,6 @@ impl Drop for FreeSink<'_> {
         self.shared
             .pool
             .give_back(core::mem::replace(&mut self.batch, IndexBatch::new()));
-        self.shared.counters.add_removed_shared(self.count);
-        self.shared.counters.add_reclaimed(self.count);
     }
 }
 
@@ -757,30 +918,58 @@ pub(crate) fn full(max_slots: u32) -> ! {
 
 impl<T> Drop for Arena<T> {
     fn drop(&mut self) {
-        let inner = &*self.inner;
-        // From here on no deferred closure touches a slot (see `reclaim.rs`).
-        inner.gate.close_and_wait();
-        if !core::mem::needs_drop::<T>() {
-            return;
-        }
+        let raw = self.raw.as_ptr();
+        let inner = self.inner();
+        // Reclamation closures of this arena running on this thread's stack (this drop runs
+        // inside a value's drop) cannot leave before we return: mark them, wait only for the
+        // others, and let the outermost free the memory (see `reclaim.rs`).
+        let mine = reclaim::hand_over(raw.cast());
+        // From here on no deferred closure and no thread cache touches the arena.
+        inner.shared.gate.close_and_wait(mine);
         let mut first_panic = None;
-        let mut cursor = Cursor::new(inner.high_water());
-        while let Some((_, slot)) = cursor.next_slot(&inner.dir) {
-            // Relaxed: the gate's Acquire ordered us after every closure's writes.
-            if slot::has_value(slot.state.load(Ordering::Relaxed)) {
-                // SAFETY: initialised (OCCUPIED or REMOVED), and ours alone: `&mut self`
-                // excludes readers and the closed gate excludes reclamation.
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
-                    slot.drop_value()
-                }));
-                if let Err(payload) = r {
-                    first_panic.get_or_insert(payload);
+        if core::mem::needs_drop::<T>() {
+            let mut cursor = Cursor::new(inner.high_water());
+            while let Some((_, slot)) = cursor.next_slot(&inner.dir) {
+                // Relaxed: the gate's Acquire ordered us after every closure's writes.
+                let state = slot.state.load(Ordering::Relaxed);
+                if slot::has_value(state) {
+                    // Say FREE first, so that a value whose drop drops another value of this
+                    // arena, or panics, is never dropped twice.
+                    slot.state.store(slot::freed(state), Ordering::Relaxed);
+                    // SAFETY: initialised (OCCUPIED or REMOVED), and ours alone: `&mut self`
+                    // excludes readers and the closed gate excludes reclamation.
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+                        slot.drop_value()
+                    }));
+                    if let Err(payload) = r {
+                        first_panic.get_or_insert(payload);
+                    }
                 }
             }
+        }
+        // Give back what the type-independent part holds, now rather than when the last
+        // closure or thread cache lets go of it, and unbind this thread's cache.
+        inner.shared.release_memory();
+        local::unbind(&inner.shared);
+        if mine == 0 {
+            // SAFETY: made by `Box::into_raw` in `Builder::build`; no closure is inside the
+            // closed gate and none will enter, and `&mut self` excludes every other user.
+            drop(unsafe { Box::from_raw(raw) });
         }
         if let Some(payload) = first_panic {
             std::panic::resume_unwind(payload);
         }
+    }
+}
+
+impl Shared {
+    /// Frees the pool's batches and the counter cells. Only for `Drop for Arena`, after it
+    /// closed the gate: from then on nothing reads them.
+    fn release_memory(&self) {
+        self.pool.discard_stack();
+        // SAFETY: the gate is closed, so no thread cache touches its cell any more, and
+        // `Handle`s borrow the arena, which is being dropped.
+        unsafe { self.counters.free_cells() };
     }
 }
 

@@ -29,9 +29,12 @@
 //!                                        └── shade marks and queues keys ───────┘  in flight)
 //! ```
 //!
-//! 1. **Lock.** Collections of one arena are serialised by a mutex: a second concurrent
-//!    `collect` *waits* for the first to finish, then runs its own cycle. So a value is
-//!    never swept by two collections.
+//! 1. **Lock.** The `roots` argument is first collected into a vector: its iterator is the
+//!    caller's code, which may panic or block, so it runs before the cycle changes anything.
+//!    (The registry of [`Root`](crate::Root)s is different: it is scanned after the switch to
+//!    MARKING, step 5, see `root.rs`.) Collections of one arena are serialised by a mutex:
+//!    a second concurrent `collect` *waits* for the first to finish, then runs its own
+//!    cycle. So a value is never swept by two collections.
 //! 2. **Clear.** The mark bits of every chunk are zeroed (a bulk store; ~16 KiB per million
 //!    slots). Nobody else writes bits now: shades only mark while the phase is MARKING, and
 //!    the previous cycle left MARKING only with no shade in flight.
@@ -54,7 +57,10 @@
 //!    than one marker, each has a crossbeam-deque worker and steals from the others when it
 //!    runs dry. Markers trace under a pinned guard and re-validate the generation before
 //!    reading a value, exactly like `get`, so tracing a value that is removed concurrently
-//!    is safe. Stale or foreign edges fail that check and are ignored.
+//!    is safe. Stale or foreign edges fail that check and are ignored. If a marker thread
+//!    cannot be started (a thread, process or memory limit), the cycle goes on with the
+//!    markers that did start, down to the caller alone: the roots start in the caller's own
+//!    deque, and a marker whose thread did not start is not counted as active.
 //! 6. **Shade** (the write barrier) marks its key and pushes it on a shared grey queue that
 //!    the markers drain. Outside MARKING it is one relaxed load of the phase word. Inside, it
 //!    brackets its work with two read-modify-writes on the phase word: the first counts it
@@ -70,12 +76,19 @@
 //!    with the same CAS as `remove` (so a racing `remove` and the sweep never both win) and
 //!    retired in batches through crossbeam-epoch: a reader holding `&T` keeps a valid
 //!    value until its guard drops. The sweep reads a whole mark word at a time and skips
-//!    fully marked runs of 64 slots without touching them.
-//! 9. **Idle.** The phase returns to IDLE.
+//!    fully marked runs of 64 slots without touching them. With more than one thread the
+//!    index range is split into parts; a part whose thread cannot be started is swept by
+//!    the caller.
+//! 9. **Idle.** The phase returns to IDLE, the collector waits until no shade is in flight
+//!    and empties the grey queue (already empty here). A drop guard made right after the
+//!    switch to MARKING does this, so every way out of a cycle, a return or an unwinding
+//!    panic, leaves the collector idle.
 //!
-//! A `Trace` impl that panics aborts the cycle: markers stop, the phase returns to IDLE
-//! (after in-flight shades finish), nothing is swept, the grey queue is emptied, and the
-//! panic resumes in the caller of `collect`.
+//! A `Trace` impl that panics aborts the cycle: markers stop, nothing is swept, and the
+//! panic resumes in the caller of `collect`, unwinding through the drop guard of step 9 (the
+//! phase returns to IDLE, in-flight shades finish, the grey queue is emptied), as does any
+//! other panic after the switch to MARKING. So no shade marks a value or queues a key after
+//! the cycle, and the next cycle's clear races with no shade.
 //!
 //! [`Arena::collect`]: crate::Arena::collect
 //! [`Arena::remove`]: crate::Arena::remove
@@ -114,7 +127,9 @@ pub struct CollectStats {
     pub swept: usize,
     /// Root keys considered: the `roots` argument plus live [`Root`]s.
     pub roots: usize,
-    /// Markers that ran (1 for small arenas, see [`CollectOptions::parallel_min_slots`]).
+    /// Markers that ran: 1 for small arenas (see [`CollectOptions::parallel_min_slots`]),
+    /// otherwise [`CollectOptions::threads`] (at most 64), or fewer if the system refused to
+    /// start more threads (the caller then marks with those that did start, or alone).
     pub threads: usize,
     /// Time spent waiting for another collection and for the epoch grace period.
     pub wait_time: Duration,
@@ -140,7 +155,11 @@ pub struct CollectStats {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CollectOptions {
-    /// Marker (and sweeper) threads, the caller included; 0 counts as 1.
+    /// Marker (and sweeper) threads, the caller included; 0 counts as 1, and more than 64
+    /// count as 64 (the collector starts `threads - 1` threads per phase; far more threads
+    /// than cores only contend). If the system refuses to start a thread (a thread, process
+    /// or memory limit), the collection goes on with the threads that did start, down to
+    /// the caller alone.
     pub threads: usize,
     /// Extra threads are only started when the arena has handed out at least this many
     /// slots; below it the calling thread collects alone, because starting a thread costs
@@ -152,6 +171,9 @@ pub struct CollectOptions {
 /// this crate is measured on, a second marker loses below a few hundred thousand values
 /// (starting threads and sharing the bitmap cost more than it saves).
 pub const PARALLEL_THRESHOLD: usize = 1 << 19;
+
+/// The most threads a collection uses (see [`CollectOptions::threads`]).
+const MAX_THREADS: usize = 64;
 
 impl CollectOptions {
     /// The default options with `threads` markers.
@@ -261,6 +283,10 @@ impl GreyQueue {
         }
         stack.len() > before
     }
+    /// Discards every queued item.
+    fn clear(&self) {
+        while !matches!(self.0.steal(), crossbeam_deque::Steal::Empty) {}
+    }
 }
 
 /// Under loom, a mutex-protected vector: the protocol under test is the phase word and the
@@ -284,6 +310,9 @@ impl GreyQueue {
         let any = !q.is_empty();
         stack.append(&mut q);
         any
+    }
+    fn clear(&self) {
+        self.0.lock().unwrap().clear();
     }
 }
 
@@ -505,6 +534,26 @@ impl<T> Inner<T> {
     }
 }
 
+/// Ends a cycle that has switched to MARKING, however it ends (step 9 of the module docs):
+/// made right after the switch, dropped after the sweep or by an unwinding panic (a `Trace`
+/// impl's, which `collect` resumes, or any other).
+struct EndCycle<'a, T>(&'a Inner<T>);
+
+impl<T> Drop for EndCycle<'_, T> {
+    fn drop(&mut self) {
+        let inner = self.0;
+        // From now on a shade that counts itself in flight reads IDLE and does nothing.
+        inner.set_phase(IDLE);
+        // One counted before that may still set a bit and push its key: wait for it, so
+        // that no bit is set after we return (the next cycle clears the bits with no shade
+        // racing) and no key is queued after the queue is emptied below.
+        inner.wait_for_shades();
+        // Empty after a finished marking (termination saw it empty and nothing was pushed
+        // since); after an abort it may hold shaded keys, which no marker will take now.
+        inner.gc.grey.clear();
+    }
+}
+
 impl<T: Trace + Send + Sync> Inner<T> {
     /// Traces from `stack` and the grey queue until both are empty.
     fn mark_local(&self, stack: &mut Vec<Item>, marker: &mut Marker<'_, T>) -> Result<(), Panic> {
@@ -532,7 +581,8 @@ impl<T: Trace + Send + Sync> Inner<T> {
     }
 
     /// Sweeps slot indices `start..end`; returns how many values were swept.
-    fn sweep_range(this: &Arc<Self>, start: u64, end: u64, cycle: u32) -> usize {
+    fn sweep_range(&self, start: u64, end: u64, cycle: u32) -> usize {
+        let this = self;
         let guard = crossbeam_epoch::pin();
         let marks = &this.gc.marks;
         let mut batch = IndexBatch::new();
@@ -581,7 +631,7 @@ impl<T: Trace + Send + Sync> Inner<T> {
                             swept += 1;
                             if batch.is_full() {
                                 let full = core::mem::replace(&mut batch, IndexBatch::new());
-                                Inner::defer_reclaim(this, full, &guard);
+                                this.defer_reclaim(full, &guard);
                             }
                             batch.push(j as u32, slot::removed(state));
                         }
@@ -590,31 +640,34 @@ impl<T: Trace + Send + Sync> Inner<T> {
                 i = group_end;
             }
         }
-        Inner::defer_reclaim(this, batch, &guard);
+        this.defer_reclaim(batch, &guard);
         this.shared.counters.add_removed_shared(swept as isize);
         swept
     }
 
     /// One collection (see the module docs).
-    fn collect(
-        this: &Arc<Self>,
-        roots: impl IntoIterator<Item = Key>,
-        opts: CollectOptions,
-    ) -> CollectStats {
+    fn collect(&self, roots: impl IntoIterator<Item = Key>, opts: CollectOptions) -> CollectStats {
         assert!(
             !crossbeam_epoch::is_pinned(),
             "epoch-arena: collect was called while this thread holds a Guard; the collection \
              waits for a grace period, which that guard would block forever"
         );
+        let this = self;
         let mut stats = CollectStats::default();
+        // The caller's roots, before anything changes (step 1 of the module docs): their
+        // iterator is the caller's code, and a panic in it must not leave a cycle half-way.
+        // The `Root` registry is scanned after the switch to MARKING instead (`root.rs`).
+        let roots: Vec<Key> = roots.into_iter().collect();
+        // Removals waiting in the shared retire stack are handed on (the bound promised by
+        // `Arena::remove`).
+        this.flush_retired();
         let waited = Instant::now();
         let _lock = this.gc.lock.lock().unwrap_or_else(|p| p.into_inner());
 
-        // Clear: drop leftovers of an aborted cycle, zero the bits.
+        // Clear: zero the bits. Every earlier cycle, finished or aborted, emptied the grey
+        // queue on its way out (`EndCycle`), and no shade pushes outside MARKING.
         let cleared = Instant::now();
-        let mut stack = Vec::new();
-        this.gc.grey.drain_into(&mut stack);
-        stack.clear();
+        debug_assert!(this.gc.grey.is_empty(), "a grey key outlived its cycle");
         let high_water = this.high_water();
         let chunks = (0..NUM_CHUNKS)
             .find(|&c| chunk_start(c) >= high_water)
@@ -626,6 +679,9 @@ impl<T: Trace + Send + Sync> Inner<T> {
         let cycle = this.gc.cycle.load(Ordering::Relaxed).wrapping_add(1);
         this.gc.cycle.store(cycle, Ordering::SeqCst);
         this.set_phase(MARKING);
+        // Every way out of this function from here on, a return or an unwinding panic, goes
+        // through `end`'s drop: IDLE, no shade in flight, an empty grey queue (step 9).
+        let end = EndCycle(this);
         let grace = Instant::now();
         grace_period();
         stats.wait_time = cleared.duration_since(waited) + grace.elapsed();
@@ -635,11 +691,12 @@ impl<T: Trace + Send + Sync> Inner<T> {
         let threads = if (high_water as usize) < opts.parallel_min_slots {
             1
         } else {
-            opts.threads.max(1)
+            opts.threads.clamp(1, MAX_THREADS)
         };
         let threads = if cfg!(loom) { 1 } else { threads };
-        stats.threads = threads;
-        let mut marker = Marker::new(&**this);
+        stats.threads = 1;
+        let mut marker = Marker::new(this);
+        let mut stack = Vec::new();
         for key in roots.into_iter().chain(this.gc.roots.keys()) {
             stats.roots += 1;
             if let Some(item) = marker.grey(key) {
@@ -648,8 +705,9 @@ impl<T: Trace + Send + Sync> Inner<T> {
         }
         let mut result = Ok(());
         if threads > 1 {
-            let (marked, r) = this.mark_parallel(threads, core::mem::take(&mut stack));
+            let (marked, ran, r) = this.mark_parallel(threads, core::mem::take(&mut stack));
             marker.marked += marked;
+            stats.threads = ran;
             result = r;
         }
         let backoff = Backoff::new();
@@ -662,11 +720,9 @@ impl<T: Trace + Send + Sync> Inner<T> {
         }
         stats.marked = marker.marked;
         if let Err(payload) = result {
-            // Abort: nothing is swept; no shade may still be setting bits when the next
-            // cycle clears them.
-            this.set_phase(IDLE);
-            this.wait_for_shades();
-            this.gc.grey.drain_into(&mut stack);
+            // Abort: nothing is swept. Unwinding drops `end`, which returns to IDLE and waits
+            // for in-flight shades (no shade may still be setting bits when the next cycle
+            // clears them), and empties the grey queue.
             std::panic::resume_unwind(payload);
         }
         stats.mark_time = marking.elapsed();
@@ -675,11 +731,11 @@ impl<T: Trace + Send + Sync> Inner<T> {
         let sweeping = Instant::now();
         let high_water = this.high_water();
         stats.swept = if threads > 1 {
-            Self::sweep_parallel(this, threads, high_water, cycle)
+            this.sweep_parallel(threads, high_water, cycle)
         } else {
-            Self::sweep_range(this, 0, high_water, cycle)
+            this.sweep_range(0, high_water, cycle)
         };
-        this.set_phase(IDLE);
+        drop(end);
         stats.sweep_time = sweeping.elapsed();
         stats
     }
@@ -687,18 +743,29 @@ impl<T: Trace + Send + Sync> Inner<T> {
 
 #[cfg(not(loom))]
 impl<T: Trace + Send + Sync> Inner<T> {
-    /// Marks with `threads` workers (the caller is one) sharing work by stealing. Returns
-    /// the values traced and the first panic, if any.
-    fn mark_parallel(&self, threads: usize, roots: Vec<Item>) -> (usize, Result<(), Panic>) {
+    /// Marks with up to `threads` markers (the caller is one) sharing work by stealing.
+    /// Returns the values traced, the markers that ran, and the first panic, if any.
+    ///
+    /// A marker thread the system refuses to start (a thread, process or memory limit) is
+    /// simply missing; nobody waits for it. Two things make that safe. The roots go into the
+    /// caller's own deque, never into one whose thread may not start (only a deque's owner
+    /// pushes to it, so a refused marker's deque is empty and no marked value is left
+    /// untraced; the others steal the roots from the caller). And a marker is counted in
+    /// `active` just before its spawn and uncounted if the spawn fails, while the caller,
+    /// counted from the start, is still spawning and holds the roots: so the count cannot
+    /// reach 0 before the caller itself goes idle, and reaches 0 once every marker that
+    /// runs is idle.
+    fn mark_parallel(&self, threads: usize, roots: Vec<Item>) -> (usize, usize, Result<(), Panic>) {
         use crossbeam_deque::{Stealer, Worker};
         use std::sync::atomic::AtomicUsize;
 
         let workers: Vec<Worker<Item>> = (0..threads).map(|_| Worker::new_lifo()).collect();
-        for (n, item) in roots.into_iter().enumerate() {
-            workers[n % threads].push(item);
+        for item in roots {
+            workers[0].push(item);
         }
         let stealers: Vec<Stealer<Item>> = workers.iter().map(Worker::stealer).collect();
-        let active = AtomicUsize::new(threads);
+        // The caller; each marker thread adds itself below.
+        let active = AtomicUsize::new(1);
         let abort = std::sync::atomic::AtomicBool::new(false);
         let ctx = Workers {
             stealers: &stealers,
@@ -706,21 +773,37 @@ impl<T: Trace + Send + Sync> Inner<T> {
             abort: &abort,
         };
         let results: Vec<(usize, Result<(), Panic>)> = std::thread::scope(|s| {
+            // If the caller unwinds from here, the markers it started must not wait for it
+            // forever: the scope joins them before the panic goes on.
+            let abort_on_unwind = AbortOnUnwind(&abort);
             let mut workers = workers.into_iter().enumerate();
             let (_, mine) = workers.next().expect("threads >= 1");
-            let handles: Vec<_> = workers
-                .map(|(me, w)| s.spawn(move || self.run_worker(me, w, ctx)))
-                .collect();
+            let mut handles = Vec::with_capacity(threads - 1);
+            for (me, w) in workers {
+                // SeqCst, like every access to `active`.
+                active.fetch_add(1, Ordering::SeqCst);
+                match spawn(s, move || self.run_worker(me, w, ctx)) {
+                    Ok(handle) => handles.push(handle),
+                    Err(_) => {
+                        // Its (empty) deque was dropped with the closure.
+                        active.fetch_sub(1, Ordering::SeqCst);
+                        // The next spawn would most likely be refused too.
+                        break;
+                    }
+                }
+            }
             let mut results = vec![self.run_worker(0, mine, ctx)];
             results.extend(handles.into_iter().map(|h| match h.join() {
                 Ok(r) => r,
                 Err(payload) => (0, Err(payload)),
             }));
+            core::mem::forget(abort_on_unwind);
             results
         });
+        let ran = results.len();
         let marked = results.iter().map(|r| r.0).sum();
         let first_panic = results.into_iter().find_map(|r| r.1.err());
-        (marked, first_panic.map_or(Ok(()), Err))
+        (marked, ran, first_panic.map_or(Ok(()), Err))
     }
 
     /// One marker thread: its own deque first, then the grey queue, then the others'.
@@ -794,18 +877,33 @@ impl<T: Trace + Send + Sync> Inner<T> {
         }
     }
 
-    /// Sweeps `0..high_water` in `threads` contiguous parts.
-    fn sweep_parallel(this: &Arc<Self>, threads: usize, high_water: u64, cycle: u32) -> usize {
+    /// Sweeps `0..high_water` in up to `threads` contiguous parts, the caller taking the
+    /// first. A part whose thread the system refuses to start is swept by the caller, and so
+    /// is every part after it (the next spawn would most likely be refused too).
+    fn sweep_parallel(&self, threads: usize, high_water: u64, cycle: u32) -> usize {
+        let this = self;
         let part = high_water.div_ceil(threads as u64).next_multiple_of(64);
         std::thread::scope(|s| {
-            let handles: Vec<_> = (1..threads as u64)
-                .map(|t| {
-                    let (start, end) =
-                        ((t * part).min(high_water), ((t + 1) * part).min(high_water));
-                    s.spawn(move || Self::sweep_range(this, start, end, cycle))
-                })
-                .collect();
-            let mine = Self::sweep_range(this, 0, part.min(high_water), cycle);
+            let mut handles = Vec::with_capacity(threads - 1);
+            // The parts from here on are left to the caller.
+            let mut rest = high_water;
+            for t in 1..threads as u64 {
+                let (start, end) = ((t * part).min(high_water), ((t + 1) * part).min(high_water));
+                if start == end {
+                    break; // so is every later part
+                }
+                match spawn(s, move || this.sweep_range(start, end, cycle)) {
+                    Ok(handle) => handles.push(handle),
+                    Err(_) => {
+                        rest = start;
+                        break;
+                    }
+                }
+            }
+            let mut mine = this.sweep_range(0, part.min(high_water), cycle);
+            if rest < high_water {
+                mine += this.sweep_range(rest, high_water, cycle);
+            }
             mine + handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or(0))
@@ -814,12 +912,37 @@ impl<T: Trace + Send + Sync> Inner<T> {
     }
 }
 
+/// Starts a collector thread in `s`, or returns the error if the system refuses (a thread,
+/// process or memory limit). `std::thread::Scope::spawn` would panic instead.
+#[cfg(not(loom))]
+fn spawn<'scope, R: Send + 'scope>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    f: impl FnOnce() -> R + Send + 'scope,
+) -> std::io::Result<std::thread::ScopedJoinHandle<'scope, R>> {
+    #[cfg(test)]
+    if tests::refuse_spawn() {
+        return Err(std::io::ErrorKind::WouldBlock.into());
+    }
+    std::thread::Builder::new().spawn_scoped(s, f)
+}
+
+/// Sets its flag if dropped by an unwinding panic (disarmed with `mem::forget`).
+#[cfg(not(loom))]
+struct AbortOnUnwind<'a>(&'a std::sync::atomic::AtomicBool);
+
+#[cfg(not(loom))]
+impl Drop for AbortOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 #[cfg(loom)]
 impl<T: Trace + Send + Sync> Inner<T> {
-    fn mark_parallel(&self, _: usize, _: Vec<Item>) -> (usize, Result<(), Panic>) {
+    fn mark_parallel(&self, _: usize, _: Vec<Item>) -> (usize, usize, Result<(), Panic>) {
         unreachable!("one marker under loom")
     }
-    fn sweep_parallel(_: &Arc<Self>, _: usize, _: u64, _: u32) -> usize {
+    fn sweep_parallel(&self, _: usize, _: u64, _: u32) -> usize {
         unreachable!("one sweeper under loom")
     }
 }
@@ -904,16 +1027,21 @@ impl<T: Trace + Send + Sync> Arena<T> {
     /// follow [`shade`](Arena::shade)'s rule. Stale keys among `roots` or reported by
     /// [`Trace`] are ignored.
     ///
-    /// A second `collect` of the same arena waits until the first has finished, then runs
-    /// its own cycle. The collection waits for guards pinned when marking starts to be
-    /// dropped (an epoch grace period), so a thread holding a guard for a long time delays it.
+    /// `roots` is consumed (collected into a vector) before the collection starts. A second
+    /// `collect` of the same arena waits until the first has finished, then runs its own
+    /// cycle. The collection waits for guards pinned when marking starts to be dropped (an
+    /// epoch grace period), so a thread holding a guard for a long time delays it.
     ///
     /// # Panics
     ///
     /// * If the calling thread holds a [`Guard`](crate::Guard) (it would wait for itself
     ///   forever).
+    /// * If the `roots` iterator panics: the panic passes through before the collection has
+    ///   started; nothing was swept.
     /// * If a [`Trace`] impl panics: the panic is resumed here after the cycle is abandoned;
     ///   nothing was swept and the arena is consistent.
+    ///
+    /// Whatever panics, the collector is left idle, ready for the next collection.
     ///
     /// ```
     /// use epoch_arena::{Arena, CollectOptions, Key};
@@ -933,7 +1061,7 @@ impl<T: Trace + Send + Sync> Arena<T> {
         roots: impl IntoIterator<Item = Key>,
         opts: CollectOptions,
     ) -> CollectStats {
-        Inner::collect(&self.inner, roots, opts)
+        self.inner().collect(roots, opts)
     }
 
     /// A persistent root: `key` (and all it reaches) survives every collection until the
@@ -995,6 +1123,185 @@ impl<T: Trace + Send + Sync> Arena<T> {
     /// ```
     #[inline]
     pub fn shade(&self, key: Key) {
-        self.inner.shade(key);
+        self.inner().shade(key);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::sync::mpsc;
+
+    std::thread_local! {
+        /// How many more collector threads `spawn` may start on this thread; `None`: no limit.
+        static SPAWNS_LEFT: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+
+    /// For `spawn`: whether to refuse this spawn, as a thread limit would.
+    pub(super) fn refuse_spawn() -> bool {
+        SPAWNS_LEFT.with(|left| match left.get() {
+            None => false,
+            Some(0) => true,
+            Some(n) => {
+                left.set(Some(n - 1));
+                false
+            }
+        })
+    }
+
+    /// The collector is idle: the phase is IDLE, no shade is in flight, the grey queue is
+    /// empty.
+    fn assert_idle<T>(arena: &Arena<T>) {
+        let gc = &arena.inner().gc;
+        let word = gc.word.load(Ordering::SeqCst);
+        assert_eq!(word & PHASE, IDLE, "phase");
+        assert_eq!(word & IN_FLIGHT_MASK, 0, "shades in flight");
+        assert!(gc.grey.is_empty(), "grey queue");
+    }
+
+    /// A rooted binary tree of `n` nodes (node i has children 2i+1 and 2i+2) and `n` garbage
+    /// nodes, each pointing into the tree, interleaved in the index range so that every
+    /// part of a parallel sweep has garbage. Returns the arena, the tree (root first) and
+    /// the garbage.
+    fn tree_and_garbage(n: usize) -> (Arena<Vec<Key>>, Vec<Key>, Vec<Key>) {
+        let arena = Arena::new();
+        let mut tree = vec![None; n];
+        let mut garbage = Vec::with_capacity(n);
+        for i in (0..n).rev() {
+            let children = [2 * i + 1, 2 * i + 2]
+                .iter()
+                .filter_map(|&c| tree.get(c).copied().flatten())
+                .collect();
+            let key = arena.insert(children);
+            tree[i] = Some(key);
+            garbage.push(arena.insert(vec![key]));
+        }
+        (
+            arena,
+            tree.into_iter().map(Option::unwrap).collect(),
+            garbage,
+        )
+    }
+
+    /// Runs `body` on a new thread that may start at most `spawns` collector threads, and
+    /// fails if it takes more than 120 s (a marker waiting for one that never started
+    /// would wait forever).
+    fn with_spawn_limit(spawns: Option<usize>, body: impl FnOnce() + Send + 'static) {
+        let (done, finished) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            SPAWNS_LEFT.with(|left| left.set(spawns));
+            body();
+            done.send(()).unwrap();
+        });
+        match finished.recv_timeout(Duration::from_secs(120)) {
+            // Disconnected: `body` panicked; `join` passes the panic on.
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                if let Err(panic) = thread.join() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("the collection with {spawns:?} thread spawns allowed never finished")
+            }
+        }
+    }
+
+    #[test]
+    fn refused_collector_threads_leave_the_work_to_those_that_started() {
+        let n = if cfg!(miri) { 100 } else { 5000 };
+        // Four threads asked for: three marker spawns, then up to three sweeper spawns,
+        // refused from the `spawns`-th on.
+        for spawns in [Some(0), Some(1), Some(2), Some(3), Some(4), Some(5), None] {
+            with_spawn_limit(spawns, move || {
+                let (arena, tree, garbage) = tree_and_garbage(n);
+                let opts = CollectOptions {
+                    threads: 4,
+                    parallel_min_slots: 0,
+                };
+                let stats = arena.collect_with([tree[0]], opts);
+                let markers = 1 + spawns.unwrap_or(3).min(3);
+                assert_eq!(stats.threads, markers, "{spawns:?} spawns allowed");
+                assert_eq!((stats.marked, stats.swept), (n, n), "{spawns:?}");
+                assert!(tree.iter().all(|&k| arena.contains(k)), "{spawns:?}");
+                assert!(garbage.iter().all(|&k| !arena.contains(k)), "{spawns:?}");
+                assert_idle(&arena);
+                let again = arena.collect_with([tree[0]], opts);
+                assert_eq!((again.marked, again.swept), (n, 0), "{spawns:?}");
+            });
+        }
+    }
+
+    #[test]
+    fn a_panicking_roots_iterator_leaves_the_collector_idle() {
+        for threads in [1, 4] {
+            let (arena, tree, garbage) = tree_and_garbage(64);
+            let opts = CollectOptions {
+                threads,
+                parallel_min_slots: 0,
+            };
+            let roots = [tree[0]].into_iter().chain(core::iter::once_with(|| {
+                panic!("the roots iterator panics")
+            }));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                arena.collect_with(roots, opts)
+            }));
+            assert!(result.is_err());
+            assert_idle(&arena);
+            assert_eq!(arena.len(), 128, "nothing swept");
+            // A shade now is a no-op: it neither marks nor queues.
+            arena.shade(garbage[0]);
+            assert_idle(&arena);
+            let stats = arena.collect_with([tree[0]], opts);
+            assert_eq!((stats.marked, stats.swept), (64, 64));
+            assert_idle(&arena);
+        }
+    }
+
+    #[test]
+    fn a_panicking_trace_leaves_the_collector_idle() {
+        struct Bomb(bool, Vec<Key>);
+        impl Trace for Bomb {
+            fn trace(&self, tracer: &mut Tracer<'_>) {
+                assert!(!self.0, "boom");
+                self.1.trace(tracer);
+            }
+        }
+        for threads in [1, 4] {
+            let arena = Arena::new();
+            let bomb = arena.insert(Bomb(true, vec![]));
+            let leaves: Vec<Key> = (0..100)
+                .map(|_| arena.insert(Bomb(false, vec![])))
+                .collect();
+            let root = arena.insert(Bomb(false, [&leaves[..], &[bomb]].concat()));
+            let opts = CollectOptions {
+                threads,
+                parallel_min_slots: 0,
+            };
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                arena.collect_with([root], opts)
+            }));
+            assert!(result.is_err());
+            assert_idle(&arena);
+            assert_eq!(arena.len(), 102, "nothing swept");
+            let stats = arena.collect_with(leaves.iter().copied(), opts);
+            assert_eq!((stats.marked, stats.swept), (100, 2));
+            assert_idle(&arena);
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "64 collector threads are too slow under miri")]
+    fn an_absurd_thread_count_is_clamped() {
+        let (arena, tree, garbage) = tree_and_garbage(5000);
+        let opts = CollectOptions {
+            threads: usize::MAX,
+            parallel_min_slots: 0,
+        };
+        let stats = arena.collect_with([tree[0]], opts);
+        assert!(stats.threads <= MAX_THREADS);
+        assert_eq!((stats.marked, stats.swept), (5000, 5000));
+        assert!(garbage.iter().all(|&k| !arena.contains(k)));
+        assert_idle(&arena);
     }
 }

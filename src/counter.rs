@@ -15,6 +15,10 @@
 //! [`Arena::remove`](crate::Arena::remove), the reclamation path) use the first cell, which is
 //! never owned, with read-modify-writes.
 //!
+//! Removals through `&mut Arena` (`take`, `retain`, `drain`, `clear`) need no grace period
+//! and are counted at once, one by one, in `taken`: a `Drain` that is `mem::forget`-ten
+//! leaves no count behind. `live = inserted − removed − taken`.
+//!
 //! The sum is exact when no operation runs concurrently; while other threads insert or
 //! remove it is a value the count had recently (each cell is read once, `Relaxed`).
 
@@ -71,6 +75,9 @@ pub(crate) struct Counters {
     /// Values whose reclamation finished (dropped after their grace period, or removed
     /// through `&mut` without one).
     reclaimed: CachePadded<AtomicIsize>,
+    /// Values removed through `&mut Arena`, which need no grace period. Written only under
+    /// `&mut Arena`, so a plain load and store.
+    taken: AtomicIsize,
     /// Push-only list of ownable cells.
     head: AtomicPtr<CachePadded<CounterCell>>,
 }
@@ -80,6 +87,7 @@ impl Counters {
         Counters {
             shared: CachePadded::new(CounterCell::new(true)),
             reclaimed: CachePadded::new(AtomicIsize::new(0)),
+            taken: AtomicIsize::new(0),
             head: AtomicPtr::new(ptr::null_mut()),
         }
     }
@@ -100,6 +108,24 @@ impl Counters {
     #[inline]
     pub(crate) fn add_reclaimed(&self, n: isize) {
         self.reclaimed.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts values removed through `&mut Arena`. Only with the arena borrowed mutably:
+    /// nobody else writes `taken` then, so a load and a store are enough.
+    #[inline]
+    pub(crate) fn add_taken_exclusive(&self, n: isize) {
+        let v = self.taken.load(Ordering::Relaxed);
+        self.taken.store(v.wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Makes the counts say "empty, nothing pending": for `clear`, which has dropped every
+    /// value. Only under `&mut Arena` with the gate paused, so that no closure adds to
+    /// `reclaimed` meanwhile.
+    pub(crate) fn reset_exclusive(&self) {
+        let (inserted, removed) = self.totals();
+        self.taken
+            .store(inserted.wrapping_sub(removed), Ordering::Relaxed);
+        self.reclaimed.store(removed, Ordering::Relaxed);
     }
 
     /// Takes ownership of a cell: a released one if there is one, else a new one.
@@ -145,11 +171,8 @@ impl Counters {
         cell.owned.store(false, Ordering::Release);
     }
 
-    /// (live, pending reclamation) summed over all cells.
-    pub(crate) fn sum(&self) -> (usize, usize) {
-        // Read `reclaimed` first: it only trails `removed`, so reading it before the cells
-        // can only overstate `pending` a little, never make it negative.
-        let reclaimed = self.reclaimed.load(Ordering::Relaxed);
+    /// Insertions and grace-period removals, summed over all cells.
+    fn totals(&self) -> (isize, isize) {
         let (mut inserted, mut removed) = (
             self.shared.inserted.load(Ordering::Relaxed),
             self.shared.removed.load(Ordering::Relaxed),
@@ -161,9 +184,33 @@ impl Counters {
             removed = removed.wrapping_add(cell.removed.load(Ordering::Relaxed));
             p = cell.next;
         }
-        let live = inserted.wrapping_sub(removed).max(0) as usize;
+        (inserted, removed)
+    }
+
+    /// (live, pending reclamation) summed over all cells.
+    pub(crate) fn sum(&self) -> (usize, usize) {
+        // Read `reclaimed` first: it only trails `removed`, so reading it before the cells
+        // can only overstate `pending` a little, never make it negative.
+        let reclaimed = self.reclaimed.load(Ordering::Relaxed);
+        let (inserted, removed) = self.totals();
+        let taken = self.taken.load(Ordering::Relaxed);
+        let live = inserted.wrapping_sub(removed).wrapping_sub(taken).max(0) as usize;
         let pending = removed.wrapping_sub(reclaimed).max(0) as usize;
         (live, pending)
+    }
+
+    /// Frees every cell now.
+    ///
+    /// # Safety
+    /// Nobody may use a cell of this list, or the list, afterwards (see `Drop for Arena`).
+    pub(crate) unsafe fn free_cells(&self) {
+        let mut p = self.head.swap(ptr::null_mut(), Ordering::Acquire);
+        while !p.is_null() {
+            // SAFETY: made by `Box::into_raw` in `acquire`, unlinked by the swap, and
+            // unused from now on (the caller's contract).
+            let cell = unsafe { Box::from_raw(p) };
+            p = cell.next;
+        }
     }
 }
 

@@ -204,7 +204,6 @@ impl IndexPool {
 
     /// Pops a batch of FREE indices, if the shared stack has one.
     pub(crate) fn pop(&self, guard: &Guard) -> Option<IndexBatch> {
-        // Cheap check first: no pin-protected traffic when the stack is empty.
         let mut top = self.free.load(Ordering::Acquire, guard);
         loop {
             // SAFETY: we are pinned and nodes are freed only through `defer_destroy` after
@@ -269,17 +268,29 @@ impl IndexPool {
     }
 }
 
-impl Drop for IndexPool {
-    fn drop(&mut self) {
-        // SAFETY: `&mut self`: no other thread can reach the stack any more.
+impl IndexPool {
+    /// Frees every batch on the shared stack. For `clear` (gate paused) and `Drop for Arena`
+    /// (gate closed), with the arena borrowed mutably: then no thread pushes (closures and
+    /// caches giving slots back are kept out by the gate) or pops (that takes `&Arena`), so
+    /// no one can hold a node of the stack.
+    pub(crate) fn discard_stack(&self) {
+        // SAFETY: exclusive access to the stack, as above.
         let guard = unsafe { epoch::unprotected() };
-        let mut top = self.free.load(Ordering::Relaxed, guard);
+        let mut top = self
+            .free
+            .swap(epoch::Shared::null(), Ordering::Acquire, guard);
         while !top.is_null() {
-            // SAFETY: every node on the stack was made by `Owned::new` and is owned by the
-            // stack alone.
+            // SAFETY: every node on the stack was made by `Owned::new`, and the swap made
+            // the chain ours alone.
             let node = unsafe { top.into_owned() };
             top = node.next.load(Ordering::Relaxed, guard);
         }
+    }
+}
+
+impl Drop for IndexPool {
+    fn drop(&mut self) {
+        self.discard_stack();
     }
 }
 
@@ -307,6 +318,15 @@ impl SlotCache {
     /// is full.
     #[inline(always)]
     pub(crate) fn take(&mut self, pool: &IndexPool) -> Option<(u32, u32)> {
+        match self.take_held() {
+            Some(taken) => Some(taken),
+            None => self.refill(pool),
+        }
+    }
+
+    /// Takes a FREE slot `(index, state)` this cache holds, without refilling.
+    #[inline(always)]
+    pub(crate) fn take_held(&mut self) -> Option<(u32, u32)> {
         if let Some(taken) = self.free.pop() {
             return Some(taken);
         }
@@ -315,11 +335,12 @@ impl SlotCache {
             self.fresh += 1;
             return Some((index, 0));
         }
-        self.refill(pool)
+        None
     }
 
+    /// Refills from `pool` (the cache must be empty) and takes one slot.
     #[cold]
-    fn refill(&mut self, pool: &IndexPool) -> Option<(u32, u32)> {
+    pub(crate) fn refill(&mut self, pool: &IndexPool) -> Option<(u32, u32)> {
         if pool.pop_into(&mut self.free) {
             return self.free.pop();
         }

@@ -53,7 +53,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
             arena,
             cache: SlotCache::new(),
             retired: IndexBatch::new(),
-            cell: arena.inner.shared.counters.acquire(),
+            cell: arena.inner().shared.counters.acquire(),
         }
     }
 
@@ -71,7 +71,30 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
 
     #[inline(always)]
     fn take_index(&mut self) -> Option<(u32, u32)> {
-        self.cache.take(&self.arena.inner.shared.pool)
+        match self.cache.take_held() {
+            Some(taken) => Some(taken),
+            None => self.take_index_slow(),
+        }
+    }
+
+    /// The refill path, once per 64 insertions: also hands the arena's shared pending
+    /// removals on (see [`Arena::remove`]), and when the key space looks full, this handle's
+    /// own pending removals too, then reclaims what it can before giving up.
+    #[cold]
+    #[inline(never)]
+    fn take_index_slow(&mut self) -> Option<(u32, u32)> {
+        let inner = self.arena.inner();
+        inner.drive_reclamation();
+        if let Some(taken) = self.cache.refill(&inner.shared.pool) {
+            return Some(taken);
+        }
+        if !self.retired.is_empty() {
+            self.hand_off();
+        }
+        if inner.reclaim_for_insert() {
+            return self.cache.refill(&inner.shared.pool);
+        }
+        None
     }
 
     /// Inserts a value and returns its key (see [`Arena::insert`]).
@@ -106,10 +129,10 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
         let Some((index, state)) = self.take_index() else {
             return Err(value);
         };
-        let Some((slot, key)) = self.arena.inner.prepare(index, state) else {
+        let Some((slot, key)) = self.arena.inner().prepare(index, state) else {
             return Err(value);
         };
-        self.arena.inner.publish(slot, key, value);
+        self.arena.inner().publish(slot, key, value);
         self.cell.add_inserted_owned(1);
         Ok(key)
     }
@@ -131,7 +154,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
         let Some((index, state)) = self.take_index() else {
             full(self.arena.max_slots())
         };
-        let Some((slot, key)) = self.arena.inner.prepare(index, state) else {
+        let Some((slot, key)) = self.arena.inner().prepare(index, state) else {
             full(self.arena.max_slots())
         };
         /// If `f` unwinds: makes the key `f` saw stale forever and puts the slot back.
@@ -152,14 +175,14 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
         }
         let put_back = PutBack {
             cache: &mut self.cache,
-            pool: &self.arena.inner.shared.pool,
+            pool: &self.arena.inner().shared.pool,
             slot,
             index,
             state,
         };
         let value = f(key);
         core::mem::forget(put_back);
-        self.arena.inner.publish(slot, key, value);
+        self.arena.inner().publish(slot, key, value);
         self.cell.add_inserted_owned(1);
         key
     }
@@ -176,7 +199,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     /// ```
     #[inline]
     pub fn remove(&mut self, key: Key) -> bool {
-        if self.arena.inner.unlink(key).is_none() {
+        if self.arena.inner().unlink(key).is_none() {
             return false;
         }
         self.cell.add_removed_owned(1);
@@ -192,7 +215,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     fn hand_off(&mut self) {
         let batch = core::mem::replace(&mut self.retired, IndexBatch::new());
         let guard = crossbeam_epoch::pin();
-        Inner::defer_reclaim(&self.arena.inner, batch, &guard);
+        self.arena.inner().defer_reclaim(batch, &guard);
     }
 
     /// Hands pending removals to the epoch collector and returns unused free slots to the
@@ -209,14 +232,14 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
         if !self.retired.is_empty() {
             self.hand_off();
         }
-        self.cache.give_back(&self.arena.inner.shared.pool);
+        self.cache.give_back(&self.arena.inner().shared.pool);
     }
 }
 
 impl<T: Send + Sync> Drop for Handle<'_, T> {
     fn drop(&mut self) {
         self.flush();
-        self.arena.inner.shared.counters.release(self.cell);
+        self.arena.inner().shared.counters.release(self.cell);
     }
 }
 

@@ -100,7 +100,7 @@ pub struct IterMut<'a, T> {
 
 impl<'a, T: Send + Sync> IterMut<'a, T> {
     pub(crate) fn new(arena: &'a mut Arena<T>) -> Self {
-        let inner = &*arena.inner;
+        let inner = arena.inner();
         IterMut {
             inner,
             cursor: Cursor::new(inner.high_water()),
@@ -147,7 +147,7 @@ pub struct Drain<'a, T> {
 
 impl<'a, T: Send + Sync> Drain<'a, T> {
     pub(crate) fn new(arena: &'a mut Arena<T>) -> Self {
-        let inner = &*arena.inner;
+        let inner = arena.inner();
         Drain {
             inner,
             cursor: Cursor::new(inner.high_water()),

@@ -139,10 +139,10 @@
 //! * [`Arena::insert`] and [`Handle::insert`] panic only when the key space is full
 //!   ([`try_insert`](Arena::try_insert) returns the value instead).
 //! * A panic in [`insert_with`](Arena::insert_with)'s closure leaves the arena unchanged.
-//! * A panicking `T::drop` during [`clear`](Arena::clear), [`retain`](Arena::retain) or
-//!   [`drain`](Arena::drain) propagates; values already removed are gone, the rest stay, and
-//!   nothing is dropped twice. Dropping the arena drops every other value and then resumes
-//!   the first panic. A panicking `T::drop` during deferred reclamation (on some thread's
+//! * A panicking `T::drop` during [`retain`](Arena::retain) or [`drain`](Arena::drain)
+//!   propagates; values already removed are gone, the rest stay, and nothing is dropped
+//!   twice. [`clear`](Arena::clear) and dropping the arena drop every other value and then
+//!   resume the first panic. A panicking `T::drop` during deferred reclamation (on some thread's
 //!   `pin`) is caught and discarded after the panic hook reports it, because unwinding
 //!   through the epoch collector would skip other deferred work; the slot is reclaimed as
 //!   usual.
@@ -160,6 +160,16 @@
 )]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![doc(test(attr(deny(warnings))))]
+
+// `--cfg loom` alone swaps `src/sync.rs` onto loom's types but leaves crossbeam-epoch on its
+// real global collector and OS thread-locals, which loom's threads share: the models crash
+// (SIGSEGV). `--cfg crossbeam_loom` puts crossbeam-epoch on loom as well.
+#[cfg(all(loom, not(crossbeam_loom)))]
+compile_error!(
+    "epoch-arena: `--cfg loom` also needs `--cfg crossbeam_loom` (crossbeam-epoch must run \
+     on loom too); build the loom tests with \
+     RUSTFLAGS=\"--cfg loom --cfg crossbeam_loom\" cargo test -p loom-tests --release"
+);
 
 mod arena;
 mod chunk;

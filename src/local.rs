@@ -2,54 +2,87 @@
 //!
 //! A [`Handle`](crate::Handle) is the explicit per-thread fast path. Code that only has an
 //! `&Arena` gets most of the same benefit from this cache: each thread keeps one batch of
-//! free indices and one counter cell for the arena it used last. It holds only indices and
-//! an `Arc` of the arena's type-independent [`Shared`] part, never a `T`, so a cache left
-//! behind by a dropped arena is harmless: its indices go back to a pool nobody uses and
-//! the `Arc` frees it.
+//! free indices and one counter cell for the arena it used last. It holds only indices, a
+//! counter cell, and a `Weak` of the arena's type-independent [`Shared`] part, never a `T`
+//! and never a strong reference: nothing of a dropped arena stays alive behind a cache (the
+//! `Weak` keeps only the emptied header's allocation, so its address cannot be reused by
+//! another arena while the cache compares against it).
 //!
-//! The cache is bound to one arena at a time. Using another arena rebinds it: the old
-//! batch goes back to the old pool and the counter cell is released. While the cache is
-//! borrowed no user code runs, except through `epoch::pin` during a refill, which may run
-//! deferred reclamation and so `T::drop`; a `T::drop` that inserts into an arena finds the
-//! cache borrowed and takes the slow path (`try_borrow_mut`), and so does a call during
-//! thread teardown, when the cache is gone.
+//! The cache is bound to one arena, and to one *binding* of it, at a time: every
+//! [`Arena::clear`](crate::Arena::clear) rebuilds the free list from the slots and bumps the
+//! binding, and a cache bound before is dropped without giving its slots back (they are on
+//! the new list). Using another arena rebinds it: the old batch goes back to the old pool
+//! (inside the old arena's gate, so never into a dropped or rebuilding arena) and the
+//! counter cell is released. Dropping an arena unbinds the dropping thread's cache.
+//!
+//! While the cache is borrowed no user code runs, except through `epoch::pin` during a
+//! refill, which may run deferred reclamation and so `T::drop`; a `T::drop` that inserts
+//! into an arena finds the cache borrowed and takes the slow path (`try_borrow_mut`), and so
+//! does a call during thread teardown, when the cache is gone.
 
 use crate::arena::Shared;
 use crate::counter::CounterCell;
 use crate::free_list::{IndexBatch, SlotCache};
-use crate::sync::{thread_local, Arc};
+#[cfg(not(loom))]
 use core::cell::RefCell;
+use std::sync::{Arc, Weak};
 
 pub(crate) struct LocalCache {
-    shared: Arc<Shared>,
+    shared: Weak<Shared>,
+    /// `Arc::as_ptr` of the arena's `Shared`: what `Weak::as_ptr(&shared)` says, without its
+    /// dangling check on the insert path.
+    addr: *const Shared,
+    /// The arena's binding when this cache was bound (see the module docs).
+    binding: u64,
     cache: SlotCache,
-    /// Owned from `shared.counters` until this cache drops.
+    /// Owned from the arena's counters until this cache drops (or the arena does).
     cell: *const CounterCell,
 }
 
 impl LocalCache {
     fn cell(&self) -> &CounterCell {
-        // SAFETY: acquired from `self.shared.counters`, which `self.shared` keeps alive, and
-        // owned by this cache until `drop`.
+        // SAFETY: acquired from the counters of the arena this cache is bound to. Callers
+        // only get here through `with_cache`, with a live `Arc` of that arena's `Shared`,
+        // so its counters (and this cell, owned by us) are alive.
         unsafe { &*self.cell }
+    }
+
+    #[inline(always)]
+    fn is_arena(&self, shared: &Arc<Shared>) -> bool {
+        core::ptr::eq(self.addr, Arc::as_ptr(shared))
+    }
+
+    #[inline(always)]
+    fn is_bound_to(&self, shared: &Arc<Shared>) -> bool {
+        self.is_arena(shared) && self.binding == shared.binding()
     }
 }
 
 impl Drop for LocalCache {
     fn drop(&mut self) {
-        self.cache.give_back(&self.shared.pool);
-        self.shared.counters.release(self.cell());
+        let Some(shared) = self.shared.upgrade() else {
+            return; // the arena and its cells are gone
+        };
+        // Inside the gate the pool and the cells are alive: a dropped arena has closed it
+        // (and freed them). A clearing one pauses it while it rebuilds the pool: then our
+        // slots are on the new list anyway, and the cell stays marked owned (it keeps its
+        // counts and is freed with the arena). Waiting out the pause instead could deadlock:
+        // this drop may run inside a reclamation closure the `clear` is waiting for.
+        if !shared.gate.enter() {
+            return;
+        }
+        if self.binding == shared.binding() {
+            self.cache.give_back(&shared.pool);
+        }
+        // SAFETY: inside the open gate (above): the cell is alive and ours.
+        shared.counters.release(unsafe { &*self.cell });
+        shared.gate.exit();
     }
 }
 
 #[cfg(not(loom))]
-thread_local! {
+std::thread_local! {
     static LOCAL: RefCell<Option<LocalCache>> = const { RefCell::new(None) };
-}
-
-#[cfg(loom)]
-thread_local! {
-    static LOCAL: RefCell<Option<LocalCache>> = RefCell::new(None);
 }
 
 /// Runs `f` on this thread's cache bound to `shared`; `None` if the cache is unavailable.
@@ -59,20 +92,20 @@ thread_local! {
 /// and crossbeam-epoch's would swap places between executions and loom would report the
 /// model as non-deterministic. The fallback paths use the same pool operations, which the
 /// `Handle` models cover; the cache itself is single-threaded code.
+#[cfg(not(loom))]
 #[inline]
 fn with_cache<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalCache) -> R) -> Option<R> {
-    if cfg!(loom) {
-        return None;
-    }
     LOCAL
         .try_with(|local| {
             let mut local = local.try_borrow_mut().ok()?;
-            let bound = matches!(&*local, Some(c) if Arc::ptr_eq(&c.shared, shared));
+            let bound = matches!(&*local, Some(c) if c.is_bound_to(shared));
             if !bound {
                 // Dropping the old binding returns its batch and cell; no user code runs.
                 let cell: *const CounterCell = shared.counters.acquire();
                 *local = Some(LocalCache {
-                    shared: Arc::clone(shared),
+                    shared: Arc::downgrade(shared),
+                    addr: Arc::as_ptr(shared),
+                    binding: shared.binding(),
                     cache: SlotCache::new(),
                     cell,
                 });
@@ -83,8 +116,40 @@ fn with_cache<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalCache) -> R) -> 
         .flatten()
 }
 
-/// Takes a free slot `(index, state)` for an insertion and counts it; `None` when the key
-/// space is full.
+#[cfg(loom)]
+#[inline]
+fn with_cache<R>(_: &Arc<Shared>, _: impl FnOnce(&mut LocalCache) -> R) -> Option<R> {
+    None
+}
+
+/// Drops this thread's cache if it is bound to `shared` (for `Drop for Arena`).
+pub(crate) fn unbind(shared: &Arc<Shared>) {
+    #[cfg(not(loom))]
+    let _ = LOCAL.try_with(|local| {
+        if let Ok(mut local) = local.try_borrow_mut() {
+            if matches!(&*local, Some(c) if c.is_arena(shared)) {
+                *local = None;
+            }
+        }
+    });
+    #[cfg(loom)]
+    let _ = shared;
+}
+
+/// Takes a free slot `(index, state)` this thread's cache holds and counts it; `None` when
+/// the cache is empty (or unavailable): then [`take_index`] refills.
+#[inline(always)]
+pub(crate) fn take_cached(shared: &Arc<Shared>) -> Option<(u32, u32)> {
+    with_cache(shared, |local| {
+        let taken = local.cache.take_held()?;
+        local.cell().add_inserted_owned(1);
+        Some(taken)
+    })
+    .flatten()
+}
+
+/// Takes a free slot `(index, state)` for an insertion, refilling the cache, and counts it;
+/// `None` when the key space is full.
 #[inline]
 pub(crate) fn take_index(shared: &Arc<Shared>) -> Option<(u32, u32)> {
     let fast = with_cache(shared, |local| {
@@ -120,7 +185,7 @@ pub(crate) fn untake_index(shared: &Arc<Shared>, index: u32, state: u32) {
 }
 
 /// Puts FREE slot `(index, state)` into this thread's cache, or back into the pool.
-fn return_free(shared: &Arc<Shared>, index: u32, state: u32) {
+pub(crate) fn return_free(shared: &Arc<Shared>, index: u32, state: u32) {
     let done = with_cache(shared, |local| local.cache.put(&shared.pool, index, state));
     if done.is_none() {
         let mut batch = IndexBatch::new();
@@ -132,19 +197,22 @@ fn return_free(shared: &Arc<Shared>, index: u32, state: u32) {
 /// Counts a removal through this thread's cell if the cache is bound to `shared`.
 #[inline]
 pub(crate) fn count_removed(shared: &Arc<Shared>) {
-    let done = !cfg!(loom)
-        && LOCAL
-            .try_with(|local| match local.try_borrow() {
-                Ok(local) => match &*local {
-                    Some(c) if Arc::ptr_eq(&c.shared, shared) => {
-                        c.cell().add_removed_owned(1);
-                        true
-                    }
-                    _ => false,
-                },
-                Err(_) => false,
-            })
-            .unwrap_or(false);
+    #[cfg(not(loom))]
+    let done = LOCAL
+        .try_with(|local| match local.try_borrow() {
+            // Any binding of this arena will do: every cell of it counts.
+            Ok(local) => match &*local {
+                Some(c) if c.is_arena(shared) => {
+                    c.cell().add_removed_owned(1);
+                    true
+                }
+                _ => false,
+            },
+            Err(_) => false,
+        })
+        .unwrap_or(false);
+    #[cfg(loom)]
+    let done = false;
     if !done {
         shared.counters.add_removed_shared(1);
     }
@@ -154,15 +222,4 @@ pub(crate) fn count_removed(shared: &Arc<Shared>) {
 #[cold]
 pub(crate) fn unbackable_index(shared: &Shared) {
     shared.counters.add_inserted_shared(-1);
-}
-
-/// Takes care of a slot freed through `&mut`: counts it as removed and reclaimed, and
-/// returns it (with its new FREE `state`) to this thread's cache or to the pool, unless it
-/// just retired.
-pub(crate) fn free_index(shared: &Arc<Shared>, index: u32, state: u32) {
-    shared.counters.add_removed_shared(1);
-    shared.counters.add_reclaimed(1);
-    if state != crate::slot::RETIRED {
-        return_free(shared, index, state);
-    }
 }

@@ -161,10 +161,10 @@ pub struct Root<'a, T: Trace + Send + Sync> {
 
 impl<'a, T: Trace + Send + Sync> Root<'a, T> {
     pub(crate) fn new(arena: &'a Arena<T>, key: Key) -> Self {
-        let cell = arena.inner.gc.roots.claim(key);
+        let cell = arena.inner().gc.roots.claim(key);
         // A collection that is already marking may have scanned the registry before our
         // cell was filled: shade the key too (see the module docs).
-        arena.inner.shade_seqcst(key);
+        arena.inner().shade_seqcst(key);
         Root { arena, cell, key }
     }
 
@@ -200,7 +200,7 @@ impl<T: Trace + Send + Sync> Clone for Root<'_, T> {
 
 impl<T: Trace + Send + Sync> Drop for Root<'_, T> {
     fn drop(&mut self) {
-        self.arena.inner.gc.roots.release(self.cell);
+        self.arena.inner().gc.roots.release(self.cell);
     }
 }
 

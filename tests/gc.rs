@@ -218,10 +218,14 @@ fn values_inserted_during_a_cycle_survive_it() {
             self.born.lock().unwrap().push(k);
         }
     }
-    // Leaked: the arena's values refer to the arena itself.
-    let cell: &'static std::sync::OnceLock<Arena<Spawner<'static>>> =
-        Box::leak(Box::new(std::sync::OnceLock::new()));
-    let born: &'static Mutex<Vec<Key>> = Box::leak(Box::new(Mutex::new(Vec::new())));
+    // The arena's values refer to the arena itself, so it lives behind a raw pointer and is
+    // freed by hand at the end (a local would not pass drop check).
+    let raw = Box::into_raw(Box::new(std::sync::OnceLock::new()));
+    // SAFETY: `raw` stays valid until the `Box::from_raw` at the end, after the last use.
+    let cell: &'static std::sync::OnceLock<Arena<Spawner<'static>>> = unsafe { &*raw };
+    let born_raw = Box::into_raw(Box::new(Mutex::new(Vec::new())));
+    // SAFETY: as for `cell`.
+    let born: &'static Mutex<Vec<Key>> = unsafe { &*born_raw };
     let arena = cell.get_or_init(Arena::new);
     let root = arena.insert(Spawner { arena: cell, born });
     let stats = arena.collect_with([root], one());
@@ -231,6 +235,11 @@ fn values_inserted_during_a_cycle_survive_it() {
     let stats = arena.collect_with([root], one());
     assert_eq!(stats.swept, 1);
     assert!(!arena.contains(first));
+    // SAFETY: made by `Box::into_raw` above; `cell`, `arena` and `born` are not used any
+    // more, and dropping the values (plain references) touches nothing they point to.
+    drop(unsafe { Box::from_raw(raw) });
+    // SAFETY: as above; the values that pointed to it are gone.
+    drop(unsafe { Box::from_raw(born_raw) });
 }
 
 #[test]
@@ -255,6 +264,121 @@ fn a_panicking_trace_aborts_the_cycle() {
     // The arena still works, and the next cycle (without the bomb) is exact.
     let stats = arena.collect_with([garbage], one());
     assert_eq!((stats.marked, stats.swept), (1, 2));
+}
+
+/// Checks that the collector is idle, as every way out of a cycle must leave it: `shade`
+/// marks nothing. Inserts values with `make` past every chunk a collection has cleared so
+/// far, shades them all, and returns their keys (unreachable, so the next cycle sweeps
+/// them). If the phase were still MARKING, the shade of a key in a chunk whose mark bitmap
+/// no collection has allocated yet would allocate that bitmap to set the key's bit, and
+/// `mark_bytes` would grow.
+fn assert_shade_marks_nothing<T: Trace + Send + Sync>(
+    arena: &Arena<T>,
+    mut make: impl FnMut() -> T,
+) -> Vec<Key> {
+    let before = arena.stats();
+    // Chunks double in size, so this reaches at least one chunk past the high-water mark.
+    let fresh: Vec<Key> = (0..2 * before.high_water + 64)
+        .map(|_| arena.insert(make()))
+        .collect();
+    for &key in &fresh {
+        arena.shade(key);
+    }
+    assert_eq!(
+        arena.stats().mark_bytes,
+        before.mark_bytes,
+        "a shade marked a value outside a collection"
+    );
+    fresh
+}
+
+/// A graph for the panic tests: `root` reaches `reachable` nodes (a chain with a fan-out),
+/// and there are `garbage` unreachable ones.
+fn small_graph(arena: &Arena<Node>) -> (Key, usize, usize) {
+    let root = arena.insert(node(0));
+    let mut last = root;
+    for i in 1..100 {
+        let k = arena.insert(node(i));
+        link(arena, if i % 3 == 0 { root } else { last }, k);
+        last = k;
+        arena.insert(node(u64::MAX)); // garbage
+    }
+    (root, 100, 99)
+}
+
+#[test]
+fn a_panicking_roots_iterator_leaves_the_collector_idle() {
+    for opts in [one(), two()] {
+        let arena = Arena::new();
+        let (root, reachable, garbage) = small_graph(&arena);
+        let mut yielded = 0;
+        let roots = std::iter::from_fn(|| {
+            yielded += 1;
+            assert!(yielded < 3, "the roots iterator panics midway");
+            Some(root)
+        });
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            arena.collect_with(roots, opts)
+        }));
+        assert!(r.is_err(), "the panic reaches the caller");
+        assert_eq!(arena.len(), reachable + garbage, "nothing swept");
+        let fresh = assert_shade_marks_nothing(&arena, || node(u64::MAX));
+        // The arena is usable and the next cycles are exact: the shaded values are swept.
+        let stats = arena.collect_with([root], opts);
+        assert_eq!(
+            (stats.marked, stats.swept),
+            (reachable, garbage + fresh.len())
+        );
+        assert!(fresh.iter().all(|&k| !arena.contains(k)));
+        let stats = arena.collect_with([root], opts);
+        assert_eq!((stats.marked, stats.swept), (reachable, 0));
+        assert_eq!(arena.len(), reachable);
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "64 collector threads are too slow under miri")]
+fn an_absurd_thread_count_collects_correctly() {
+    let arena = Arena::new();
+    let (root, reachable, garbage) = small_graph(&arena);
+    let opts = CollectOptions {
+        threads: usize::MAX,
+        parallel_min_slots: 0,
+    };
+    let stats = arena.collect_with([root], opts);
+    assert!((1..=64).contains(&stats.threads), "{}", stats.threads);
+    assert_eq!((stats.marked, stats.swept), (reachable, garbage));
+    let fresh = assert_shade_marks_nothing(&arena, || node(u64::MAX));
+    let stats = arena.collect_with([root], opts);
+    assert_eq!((stats.marked, stats.swept), (reachable, fresh.len()));
+    assert_eq!(arena.len(), reachable);
+}
+
+#[test]
+fn a_panicking_trace_leaves_the_collector_idle() {
+    struct Bomb(bool, Vec<Key>);
+    impl Trace for Bomb {
+        fn trace(&self, tracer: &mut Tracer<'_>) {
+            assert!(!self.0, "boom");
+            self.1.trace(tracer);
+        }
+    }
+    for opts in [one(), two()] {
+        let arena = Arena::new();
+        let bomb = arena.insert(Bomb(true, vec![]));
+        let leaves: Vec<Key> = (0..100)
+            .map(|_| arena.insert(Bomb(false, vec![])))
+            .collect();
+        let root = arena.insert(Bomb(false, [&leaves[..], &[bomb]].concat()));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            arena.collect_with([root], opts)
+        }));
+        assert!(r.is_err());
+        assert_eq!(arena.len(), 102, "nothing swept");
+        let fresh = assert_shade_marks_nothing(&arena, || Bomb(false, vec![]));
+        let stats = arena.collect_with(leaves.iter().copied(), opts);
+        assert_eq!((stats.marked, stats.swept), (100, 2 + fresh.len()));
+    }
 }
 
 #[test]

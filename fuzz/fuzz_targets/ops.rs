@@ -9,8 +9,9 @@
 //!
 //! Panics are part of the input: `insert_with` closures and `retain` predicates that panic
 //! (the arena must be unchanged, and the slot reusable at once), values whose drop panics
-//! (`clear`, `retain`, dropping a `Drain` and dropping the arena pass the panic on and keep
-//! the arena consistent; reclamation swallows it), and `insert` on a full capped arena.
+//! (`retain` and dropping a `Drain` pass the panic on and keep the rest; `clear` and dropping
+//! the arena drop everything, then pass the first panic on; reclamation swallows it), and
+//! `insert` on a full capped arena.
 #![no_main]
 
 mod common;
@@ -721,8 +722,15 @@ fn mut_op(arena: &mut Arena<Val>, m: &mut Model, op: &Op) {
             m.emptied(dropped, arena, "dropping a drain");
         }
         Op::Clear => {
-            let cleared = catch(false, || arena.clear());
-            m.emptied(cleared, arena, "clear");
+            // `clear` drops every value, then passes on the first drop panic.
+            match catch(false, || arena.clear()) {
+                Ok(()) => {}
+                Err(Caught::DropPanic) => {
+                    m.drop_panicked();
+                }
+                Err(c) => panic!("clear: {c:?}"),
+            }
+            m.emptied(Ok(()), arena, "clear");
         }
         Op::IterMut { bits, delta } => {
             let mut n = 0;

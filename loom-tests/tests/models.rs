@@ -313,6 +313,76 @@ fn drop_vs_reclaim() {
     });
 }
 
+/// Clear vs reclamation: a batch of removals is waiting in the epoch collector when the
+/// owner clears the arena, while another thread may run that batch's closure at any point.
+/// `clear` pauses the gate (waiting for a closure already inside), drops the removed values
+/// itself, and a closure that comes later skips the slots: every value is dropped exactly
+/// once, and every slot is usable again.
+#[test]
+fn clear_vs_reclaim() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let mut arena = Arena::builder().max_slots(3).build();
+        let k0 = arena.insert(Probe::new(0, &drops).0);
+        let _k1 = arena.insert(Probe::new(1, &drops).0);
+        let k2 = arena.insert(Probe::new(2, &drops).0);
+        let mut h = arena.handle();
+        h.remove(k0);
+        h.remove(k2); // full batch: deferred
+        drop(h);
+        pin().flush(); // the batch goes to the global queue
+        let t = thread::spawn(|| {
+            pin().flush(); // may run the deferred reclamation
+            pin().flush();
+        });
+        arena.clear();
+        assert_eq!(
+            drops.load(SeqCst),
+            3,
+            "every value dropped exactly once by now"
+        );
+        assert_eq!(arena.len(), 0);
+        t.join().unwrap();
+        for i in 3..6 {
+            assert!(
+                arena.try_insert(Probe::new(i, &drops).0).is_ok(),
+                "slot lost"
+            );
+        }
+        drop(arena);
+        assert_eq!(drops.load(SeqCst), 6);
+    });
+}
+
+/// A value that owns its arena (a graph node holding an `Arc` of it). Its drop, run by a
+/// reclamation closure on either thread, releases the last `Arc` and so drops the arena
+/// inside that closure: the drop must not wait for itself, must drop the other value once,
+/// and the closure must free the memory when it leaves (loom checks the accesses).
+#[test]
+fn value_owns_its_arena() {
+    struct Owner(
+        #[allow(dead_code)] Option<std::sync::Arc<Arena<Owner>>>,
+        Probe,
+    );
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let arena = std::sync::Arc::new(Arena::new());
+        let k = arena.insert(Owner(Some(arena.clone()), Probe::new(0, &drops).0));
+        arena.insert(Owner(None, Probe::new(1, &drops).0));
+        arena.remove(k);
+        arena.flush();
+        drop(arena); // the value holds the last reference now
+        // Either thread may run the reclamation (and so the arena's drop).
+        let t = thread::spawn(|| pin().flush());
+        pin().flush();
+        t.join().unwrap();
+        for _ in 0..4 {
+            pin().flush();
+        }
+        assert_eq!(drops.load(SeqCst), 2, "both values dropped exactly once");
+    });
+}
+
 /// A graph node for the collector models: two edge fields in loom atomics (so loom sees
 /// every access; a std `Mutex` would hide them), and a drop probe.
 #[derive(Debug)]
