@@ -1,0 +1,12 @@
+//! Compile-fail tests: each file in `tests/compile_fail/` is a program the safety model
+//! says must not compile, with a comment naming the property it proves. The expected
+//! errors (the `.stderr` beside each file) depend on the exact rustc version; CI runs on
+//! this machine with its toolchain. After a compiler upgrade, regenerate them with
+//! `TRYBUILD=overwrite cargo test --test compile_fail` and read each one to check that it
+//! is still the intended error, not an unrelated one.
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn safety_model_compile_fail() {
+    trybuild::TestCases::new().compile_fail("tests/compile_fail/*.rs");
+}
