@@ -371,8 +371,9 @@ fn value_owns_its_arena() {
         arena.insert(Owner(None, Probe::new(1, &drops).0));
         arena.remove(k);
         arena.flush();
-        drop(arena); // the value holds the last reference now
-        // Either thread may run the reclamation (and so the arena's drop).
+        // The value holds the last reference now. Either thread may run the reclamation
+        // (and so the arena's drop).
+        drop(arena);
         let t = thread::spawn(|| pin().flush());
         pin().flush();
         t.join().unwrap();
