@@ -27,6 +27,7 @@ use crate::free_list::{IndexBatch, SlotCache};
 use core::cell::RefCell;
 use std::sync::{Arc, Weak};
 
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) struct LocalCache {
     shared: Weak<Shared>,
     /// `Arc::as_ptr` of the arena's `Shared`: what `Weak::as_ptr(&shared)` says, without its
@@ -39,6 +40,7 @@ pub(crate) struct LocalCache {
     cell: *const CounterCell,
 }
 
+#[cfg_attr(loom, allow(dead_code))] // the cache is off under loom (see `with_cache`)
 impl LocalCache {
     fn cell(&self) -> &CounterCell {
         // SAFETY: acquired from the counters of the arena this cache is bound to. Callers

@@ -360,10 +360,8 @@ fn clear_vs_reclaim() {
 /// and the closure must free the memory when it leaves (loom checks the accesses).
 #[test]
 fn value_owns_its_arena() {
-    struct Owner(
-        #[allow(dead_code)] Option<std::sync::Arc<Arena<Owner>>>,
-        Probe,
-    );
+    #[allow(dead_code)] // the fields are only held, for their drops
+    struct Owner(Option<std::sync::Arc<Arena<Owner>>>, Probe);
     model(|| {
         let drops = Arc::new(AtomicUsize::new(0));
         let arena = std::sync::Arc::new(Arena::new());
