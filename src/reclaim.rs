@@ -432,8 +432,10 @@ impl<T: Send + Sync> Inner<T> {
 }
 
 /// How often [`Inner::reclaim_for_insert`] drives the epoch. Two advances free a batch
-/// deferred now; crossbeam runs at most 8 due bags per advance attempt.
-const RECLAIM_ROUNDS: usize = 16;
+/// deferred now; crossbeam runs at most 8 due bags per advance attempt. Under loom, one
+/// round: each is a full pin and flush of the model's collector, and the models that fill
+/// an arena drive the epoch themselves.
+const RECLAIM_ROUNDS: usize = if cfg!(loom) { 1 } else { 16 };
 
 /// The deferred closure (see the module docs).
 fn reclaim_deferred<T: Send + Sync>(shared: &Shared, inner: InnerPtr<T>, batch: IndexBatch) {
