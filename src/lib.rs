@@ -25,7 +25,7 @@
 //!   of batches, and fresh index ranges reserved with one `fetch_add`. An insertion is a few
 //!   plain stores; no thread-count ceiling, no thread registry.
 //!
-//! `IMPLEMENTATION.md` in the repository walks through the memory layout, the slot state
+//! The [design document](implementation) walks through the memory layout, the slot state
 //! machine, and each protocol with its memory orderings.
 //!
 //! # Which API when
@@ -158,6 +158,7 @@
     rust_2018_idioms,
     unreachable_pub
 )]
+#![warn(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![doc(test(attr(deny(warnings))))]
 
@@ -171,32 +172,32 @@ compile_error!(
      RUSTFLAGS=\"--cfg loom --cfg crossbeam_loom\" cargo test -p loom-tests --release"
 );
 
-mod arena;
-mod chunk;
-mod collect;
-mod counter;
-mod free_list;
-mod guard;
-mod handle;
-mod iter;
-mod key;
-mod local;
-mod mark;
-mod reclaim;
-mod root;
-mod slot;
+// The layers, each importing only from those listed before it:
+//
+// * `sync`: std or loom, and the lock-free building blocks (push-only list, Treiber stack,
+//   work queues, zeroed arrays);
+// * `key`: `Key`;
+// * `raw`: the unsafe slot store: slots, chunks, the free-slot pool, counters, the thread
+//   cache, reclamation and its gate;
+// * `gc`: the collector, on the raw store;
+// * `arena`: the public API, on the raw store and the collector.
 mod sync;
-mod trace;
 
-pub use arena::{Arena, Builder, Stats};
-pub use chunk::MAX_SLOTS;
-pub use collect::{CollectOptions, CollectStats, PARALLEL_THRESHOLD};
-pub use guard::{pin, Guard};
-pub use handle::Handle;
-pub use iter::{Drain, Iter, IterMut};
+mod key;
+
+mod raw;
+
+mod gc;
+
+mod arena;
+
+pub use arena::{pin, Arena, Builder, Drain, Guard, Handle, Iter, IterMut, Root, Stats};
+pub use gc::{CollectOptions, CollectStats, Trace, Tracer, PARALLEL_THRESHOLD};
 pub use key::Key;
-pub use root::Root;
-pub use trace::{Trace, Tracer};
+pub use raw::chunk::MAX_SLOTS;
+
+#[doc = include_str!("../IMPLEMENTATION.md")]
+pub mod implementation {}
 
 /// The README's examples, compiled and run as doctests so the README stays true.
 #[cfg(doctest)]

@@ -15,11 +15,8 @@
 //! biased by `2^b` slots, so a lookup is `dir[b] + (i + BASE)` (see [`ChunkDir`]).
 //!
 //! A chunk is one allocation: an array of `n` slots (state word, link, value; see
-//! `slot.rs`), all-zero bytes being FREE slots with generation 0. Small chunks come from
-//! `alloc_zeroed`. On Linux, chunks of 4 MiB and more are mapped directly: fresh anonymous
-//! memory is zero without a memset, 2 MiB alignment lets the kernel back them with
-//! transparent huge pages (advised with `madvise`), which cuts page faults when the arena
-//! grows and TLB misses on random lookups.
+//! `raw/slot.rs`), all-zero bytes being FREE slots with generation 0, from
+//! `sync/alloc.rs` (zeroed memory, mapped straight from the kernel when large).
 //!
 //! # Allocation protocol
 //!
@@ -34,22 +31,14 @@
 //! or a reclamation batch still queued in the epoch collector after the arena is gone) lets
 //! go. The directory never drops values: the arena does that before.
 //!
-//! Under loom, atomics cannot live in raw zeroed memory, so a chunk is a boxed slice of
-//! slots built one by one instead; the protocol is the same.
+//! See [Chunks](crate::implementation#chunks) for the measurements behind this layout.
 
-use crate::slot::{Slot, SlotRef};
-use crate::sync::{AtomicPtr, Ordering};
+use super::slot::{Slot, SlotRef};
+use crate::sync::{alloc, AtomicPtr, Ordering};
 use core::marker::PhantomData;
 use core::ptr;
 
-/// log2 of the size of chunk 0. Small under loom and miri so tests cross chunk boundaries.
-pub(crate) const BASE_SHIFT: u32 = if cfg!(loom) {
-    1
-} else if cfg!(miri) {
-    2
-} else {
-    5
-};
+pub(crate) use crate::sync::BASE_SHIFT;
 /// Slots in chunk 0.
 pub(crate) const BASE: u64 = 1 << BASE_SHIFT;
 /// Enough chunks to address every `u32` index.
@@ -172,14 +161,14 @@ impl<T> ChunkDir<T> {
     #[cold]
     pub(crate) fn alloc(&self, chunk: usize) -> Option<()> {
         let top = chunk + BASE_SHIFT as usize;
-        let mut base = raw::new_chunk::<T>(chunk)?.cast::<Slot<T>>();
+        let mut base = new_chunk::<T>(chunk)?;
         if base.wrapping_sub(1 << top).is_null() {
             // The biased pointer would read as "not allocated". Take a second allocation
             // while the first is still live, so its address differs, then free the first.
-            let other = raw::new_chunk::<T>(chunk);
+            let other = new_chunk::<T>(chunk);
             // SAFETY: from `new_chunk` for this chunk, never published.
-            unsafe { raw::free_chunk::<T>(base.cast(), chunk) };
-            base = other?.cast();
+            unsafe { free_chunk(base, chunk) };
+            base = other?;
         }
         let biased = base.wrapping_sub(1 << top);
         match self.biased[top].compare_exchange(
@@ -194,7 +183,7 @@ impl<T> ChunkDir<T> {
             Err(_) => {
                 // SAFETY: `base` came from `new_chunk` for this chunk, and losing the CAS
                 // means no other thread ever saw it.
-                unsafe { raw::free_chunk::<T>(base.cast(), chunk) };
+                unsafe { free_chunk(base, chunk) };
                 Some(())
             }
         }
@@ -207,11 +196,28 @@ impl<T> ChunkDir<T> {
             if self.chunk(c).is_some() {
                 chunks += 1;
                 slots += chunk_len(c);
-                bytes += raw::chunk_bytes::<T>(c);
+                bytes += alloc::array_bytes::<Slot<T>>(chunk_len(c));
             }
         }
         (chunks, slots, bytes)
     }
+}
+
+/// A new chunk of FREE slots with generation 0 (see `sync/alloc.rs`). `None` if its size
+/// overflows `isize`.
+fn new_chunk<T>(chunk: usize) -> Option<*mut Slot<T>> {
+    // SAFETY: all-zero bytes are a valid slot equal to `Slot::zero()`: two zero atomics
+    // (FREE, generation 0, no link) and a `MaybeUninit<T>`.
+    unsafe { alloc::new_zeroed(chunk_len(chunk), Slot::zero) }
+}
+
+/// Frees a chunk without dropping any value.
+///
+/// # Safety
+/// `base` came from `new_chunk::<T>(chunk)` and is not used afterwards.
+unsafe fn free_chunk<T>(base: *mut Slot<T>, chunk: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { alloc::free(base, chunk_len(chunk)) }
 }
 
 impl<T> Drop for ChunkDir<T> {
@@ -220,143 +226,13 @@ impl<T> Drop for ChunkDir<T> {
             if let Some(chunk) = self.chunk(c) {
                 // SAFETY: published by `alloc` for this chunk; `&mut self` means nobody else
                 // can reach it any more. Values were dropped by the arena before.
-                unsafe { raw::free_chunk::<T>(chunk.base.cast(), c) };
+                unsafe { free_chunk(chunk.base, c) };
             }
         }
     }
 }
 
-#[cfg(not(loom))]
-mod raw {
-    use super::chunk_len;
-    use crate::slot::Slot;
-    use std::alloc::Layout;
-
-    fn layout<T>(chunk: usize) -> Option<Layout> {
-        Layout::array::<Slot<T>>(chunk_len(chunk)).ok()
-    }
-
-    pub(super) fn chunk_bytes<T>(chunk: usize) -> usize {
-        layout::<T>(chunk).map_or(0, |l| l.size())
-    }
-
-    pub(super) fn new_chunk<T>(chunk: usize) -> Option<*mut u8> {
-        let layout = layout::<T>(chunk)?;
-        #[cfg(all(target_os = "linux", not(miri)))]
-        if super::huge::wanted(&layout) {
-            return Some(super::huge::map(layout));
-        }
-        // SAFETY: the layout has non-zero size (a slot has 8 bytes of metadata at least).
-        // All-zero bytes are valid slots: two zero atomics (FREE, generation 0, no link) and a
-        // `MaybeUninit<T>`.
-        let base = unsafe { std::alloc::alloc_zeroed(layout) };
-        if base.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
-        Some(base)
-    }
-
-    /// # Safety
-    /// `base` came from `new_chunk::<T>(chunk)` and is not used afterwards.
-    pub(super) unsafe fn free_chunk<T>(base: *mut u8, chunk: usize) {
-        let layout = layout::<T>(chunk).expect("allocated with this layout");
-        #[cfg(all(target_os = "linux", not(miri)))]
-        if super::huge::wanted(&layout) {
-            // SAFETY: mapped by `huge::map` with this layout (caller's contract).
-            unsafe { super::huge::unmap(base, layout) };
-            return;
-        }
-        // SAFETY: allocated by `alloc_zeroed` with this layout (caller's contract).
-        unsafe { std::alloc::dealloc(base, layout) };
-    }
-}
-
-/// Large chunks straight from the kernel: zeroed, 2 MiB aligned, advised as huge pages.
-#[cfg(all(target_os = "linux", not(miri), not(loom)))]
-mod huge {
-    use std::alloc::Layout;
-    use std::ptr;
-
-    const THRESHOLD: usize = 4 << 20;
-    const ALIGN: usize = 2 << 20;
-
-    pub(super) fn wanted(layout: &Layout) -> bool {
-        layout.size() >= THRESHOLD && layout.align() <= ALIGN
-    }
-
-    fn page_rounded(size: usize) -> usize {
-        // 4 KiB divides every page size Linux uses for anonymous memory here, and `ALIGN`.
-        (size + 4095) & !4095
-    }
-
-    pub(super) fn map(layout: Layout) -> *mut u8 {
-        let size = page_rounded(layout.size());
-        let len = size + ALIGN;
-        // SAFETY: an anonymous private mapping; no existing memory is affected.
-        let p = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            std::alloc::handle_alloc_error(layout);
-        }
-        let start = p as usize;
-        let aligned = (start + ALIGN - 1) & !(ALIGN - 1);
-        // SAFETY: both ranges lie inside the mapping just made, are page aligned, and are
-        // not the part we keep. Unmapping them is best-effort; a failure only wastes
-        // address space.
-        unsafe {
-            if aligned > start {
-                libc::munmap(p, aligned - start);
-            }
-            let tail = start + len - (aligned + size);
-            if tail > 0 {
-                libc::munmap((aligned + size) as *mut libc::c_void, tail);
-            }
-            // Advisory only.
-            libc::madvise(aligned as *mut libc::c_void, size, libc::MADV_HUGEPAGE);
-        }
-        aligned as *mut u8
-    }
-
-    /// # Safety
-    /// `base` came from `map(layout)` and is not used afterwards.
-    pub(super) unsafe fn unmap(base: *mut u8, layout: Layout) {
-        // SAFETY: exactly the range `map` kept (caller's contract).
-        unsafe { libc::munmap(base.cast(), page_rounded(layout.size())) };
-    }
-}
-
-#[cfg(loom)]
-mod raw {
-    use super::chunk_len;
-    use crate::slot::Slot;
-
-    pub(super) fn chunk_bytes<T>(chunk: usize) -> usize {
-        chunk_len(chunk) * core::mem::size_of::<Slot<T>>()
-    }
-
-    pub(super) fn new_chunk<T>(chunk: usize) -> Option<*mut u8> {
-        let slots: Box<[Slot<T>]> = (0..chunk_len(chunk)).map(|_| Slot::new()).collect();
-        Some(Box::into_raw(slots).cast())
-    }
-
-    /// # Safety
-    /// `base` came from `new_chunk::<T>(chunk)` and is not used afterwards.
-    pub(super) unsafe fn free_chunk<T>(base: *mut u8, chunk: usize) {
-        let slots = core::ptr::slice_from_raw_parts_mut(base.cast::<Slot<T>>(), chunk_len(chunk));
-        // SAFETY: made by `Box::into_raw` in `new_chunk` with this length (caller's contract).
-        drop(unsafe { Box::from_raw(slots) });
-    }
-}
-
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
 mod tests {
     use super::*;
 

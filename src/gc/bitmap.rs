@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! Slot `index` gets bit number `index + BASE`. Chunk `k` holds exactly the slots whose bit
-//! numbers lie in `[2^top, 2^(top+1))` (`top = k + log2(BASE)`, see `chunk.rs`), so each
+//! numbers lie in `[2^top, 2^(top+1))` (`top = k + log2(BASE)`, see `raw/chunk.rs`), so each
 //! chunk's bits are one contiguous run of words: words `2^top / 64 ..` for chunks of 64 slots
 //! or more, or a single word of its own for a smaller chunk. A second directory, indexed like
 //! the chunk directory by `top`, holds each chunk's word array. Finding a mark bit is the
@@ -19,13 +19,14 @@
 //! marking set bits, always with "test, then `fetch_or`": a marker pushes a slot onto its
 //! work stack only if *its* `fetch_or` set the bit, so every slot is traced once per cycle.
 //! The collector clears the words of every chunk (a bulk store of zeros) before it starts
-//! marking, while no one else can be setting bits (see `collect.rs`), and the sweeper only
+//! marking, while no one else can be setting bits (step 2 of
+//! [One cycle](crate::implementation#one-cycle)), and the sweeper only
 //! reads them. Insertions never touch the bitmap: a value inserted during a cycle is
-//! recognised by its birth cycle in the slot instead (see `collect.rs`), which keeps the
+//! recognised by its birth cycle in the slot instead (step 3), which keeps the
 //! insert path free of a second cache line.
 
-use crate::chunk::{chunk_len, BASE, BASE_SHIFT, NUM_CHUNKS};
-use crate::sync::{AtomicPtr, AtomicU64, Ordering};
+use crate::raw::chunk::{chunk_len, BASE, BASE_SHIFT, NUM_CHUNKS};
+use crate::sync::{prefetch, AtomicPtr, AtomicU64, Ordering};
 use core::ptr;
 
 /// Words of mark bits for chunk `chunk`.
@@ -40,13 +41,13 @@ fn word_bias(chunk: usize) -> u64 {
 }
 
 /// The mark bitmaps of one arena's chunks.
-pub(crate) struct MarkDir {
+pub(crate) struct Bitmap {
     words: [AtomicPtr<AtomicU64>; NUM_CHUNKS],
 }
 
-impl MarkDir {
+impl Bitmap {
     pub(crate) fn new() -> Self {
-        MarkDir {
+        Bitmap {
             words: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
         }
     }
@@ -107,7 +108,7 @@ impl MarkDir {
     pub(crate) fn prefetch(&self, index: u32) {
         let (chunk, word, _) = Self::locate(index);
         if let Some(w) = self.chunk_words(chunk).and_then(|w| w.get(word)) {
-            crate::collect::prefetch(w as *const AtomicU64);
+            prefetch(w as *const AtomicU64);
         }
     }
 
@@ -180,7 +181,7 @@ impl MarkDir {
     }
 }
 
-impl Drop for MarkDir {
+impl Drop for Bitmap {
     fn drop(&mut self) {
         for chunk in 0..NUM_CHUNKS {
             let p = self.words[chunk].load(Ordering::Relaxed);
@@ -194,17 +195,17 @@ impl Drop for MarkDir {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chunk::{chunk_start, locate};
+    use crate::raw::chunk::{chunk_start, locate};
 
     #[test]
     fn bits_are_distinct_and_stay_in_their_chunk() {
-        let dir = MarkDir::new();
+        let dir = Bitmap::new();
         let n = (chunk_start(5)) as u32;
         for i in 0..n {
-            let (chunk, word, bit) = MarkDir::locate(i);
+            let (chunk, word, bit) = Bitmap::locate(i);
             assert_eq!(chunk, locate(i).0, "index {i}");
             assert!(word < words_for(chunk), "index {i}");
             assert_eq!(bit.count_ones(), 1);
@@ -212,7 +213,7 @@ mod tests {
             assert!(dir.mark(i), "index {i} was marked before");
             assert!(!dir.mark(i), "index {i} marked twice");
             assert!(dir.is_marked(i));
-            assert_ne!(dir.word_at(i) & MarkDir::bit_of(i), 0);
+            assert_ne!(dir.word_at(i) & Bitmap::bit_of(i), 0);
         }
         // Every bit set exactly once: the popcount equals the number of indices.
         let ones: u32 = (0..5)

@@ -1,4 +1,6 @@
-//! A slot: a 32-bit state word, a 32-bit link, and the value.
+//! A slot: a 32-bit state word, a 32-bit link, and the value. The state machine is
+//! [Slot state machine](crate::implementation#slot-state-machine) in the design document;
+//! this module holds its transitions and the value cell's accessors.
 //!
 //! # The state word
 //!
@@ -26,14 +28,20 @@
 //! retires.
 //!
 //! Whoever owns a FREE or REMOVED slot also knows its state: batches of free and retired
-//! slots carry `(index, state)` pairs (see `free_list.rs`), so inserting and reclaiming
+//! slots carry `(index, state)` pairs (see `raw/pool.rs`), so inserting and reclaiming
 //! *store* the next state without first loading a cold state word.
 //!
 //! # The link
 //!
-//! `next` threads REMOVED slots into the arena's shared retire stack (see `reclaim.rs`); it
-//! holds `index + 1` of the next slot, `0` for the end. Only the thread that removed the slot
-//! and the thread that takes the whole stack touch it.
+//! `next` is a 32-bit word whose meaning follows the state:
+//!
+//! * **OCCUPIED**: the value's *birth cycle*, stored by the insertion that published it
+//!   (see [`Stamp`](super::Stamp) and [One cycle](crate::implementation#one-cycle), step 3).
+//!   The sweep reads it to spare values born during its own cycle.
+//! * **REMOVED**: the link that threads the slot into the arena's shared retire stack (see
+//!   `raw/reclaim.rs`): `index + 1` of the next slot, `0` for the end. Only the thread that
+//!   removed the slot and the thread that takes the whole stack touch it then.
+//! * **FREE**: nothing; whoever owns the slot next overwrites it.
 //!
 //! # Layout
 //!
@@ -101,9 +109,8 @@ pub(crate) struct Slot<T> {
 }
 
 impl<T> Slot<T> {
-    /// A FREE slot with generation 0: what zeroed memory holds.
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
+    /// A FREE slot with generation 0: what all-zero bytes hold (see `sync/alloc.rs`).
+    pub(crate) fn zero() -> Self {
         Slot {
             state: AtomicU32::new(0),
             next: AtomicU32::new(0),

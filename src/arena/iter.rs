@@ -1,10 +1,10 @@
-//! Iterators over an arena's values.
+//! Iterators over an arena's values, all on one [`Cursor`] over its slots.
 
-use crate::arena::{Arena, FreeSink, Inner};
-use crate::chunk::{chunk_start, locate, ChunkDir};
-use crate::guard::Guard;
+use super::{Arena, Guard};
 use crate::key::Key;
-use crate::slot::{self, SlotRef};
+use crate::raw::chunk::{chunk_start, locate, ChunkDir};
+use crate::raw::slot::{self, SlotRef};
+use crate::raw::FreeSink;
 use crate::sync::Ordering;
 use core::fmt;
 use core::marker::PhantomData;
@@ -40,6 +40,22 @@ impl Cursor {
         None
     }
 
+    /// The next OCCUPIED slot, with its index and its state loaded with `order`.
+    #[inline]
+    pub(crate) fn next_occupied<'d, T>(
+        &mut self,
+        dir: &'d ChunkDir<T>,
+        order: Ordering,
+    ) -> Option<(u32, SlotRef<'d, T>, u32)> {
+        while let Some((index, slot)) = self.next_slot(dir) {
+            let state = slot.state.load(order);
+            if slot::is_occupied(state) {
+                return Some((index, slot, state));
+            }
+        }
+        None
+    }
+
     fn remaining(&self) -> usize {
         self.end.saturating_sub(self.next) as usize
     }
@@ -47,16 +63,16 @@ impl Cursor {
 
 /// Live values with their keys, borrowed for a guard's life: [`Arena::iter`].
 pub struct Iter<'g, T> {
-    inner: &'g Inner<T>,
+    dir: &'g ChunkDir<T>,
     cursor: Cursor,
     _guard: PhantomData<&'g Guard>,
 }
 
 impl<'g, T> Iter<'g, T> {
-    pub(crate) fn new(inner: &'g Inner<T>, _guard: &'g Guard) -> Self {
+    pub(crate) fn new(dir: &'g ChunkDir<T>, high_water: u64, _guard: &'g Guard) -> Self {
         Iter {
-            inner,
-            cursor: Cursor::new(inner.high_water()),
+            dir,
+            cursor: Cursor::new(high_water),
             _guard: PhantomData,
         }
     }
@@ -66,16 +82,11 @@ impl<'g, T> Iterator for Iter<'g, T> {
     type Item = (Key, &'g T);
 
     fn next(&mut self) -> Option<(Key, &'g T)> {
-        while let Some((index, slot)) = self.cursor.next_slot(&self.inner.dir) {
-            // Acquire pairs with the inserter's Release, as in `get`.
-            let state = slot.state.load(Ordering::Acquire);
-            if slot::is_occupied(state) {
-                // SAFETY: as in `Arena::get`: OCCUPIED when loaded under a guard that lives
-                // for 'g, so the value stays initialised and unmoved for 'g.
-                return Some((Key::new(index, state), unsafe { slot.value_ref() }));
-            }
-        }
-        None
+        // Acquire pairs with the inserter's Release, as in `get`.
+        let (index, slot, state) = self.cursor.next_occupied(self.dir, Ordering::Acquire)?;
+        // SAFETY: as in `Arena::get`: OCCUPIED when loaded under a guard that lives for 'g,
+        // so the value stays initialised and unmoved for 'g.
+        Some((Key::new(index, state), unsafe { slot.value_ref() }))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -93,7 +104,7 @@ impl<T> fmt::Debug for Iter<'_, T> {
 
 /// Live values with their keys, mutably: [`Arena::iter_mut`].
 pub struct IterMut<'a, T> {
-    inner: &'a Inner<T>,
+    dir: &'a ChunkDir<T>,
     cursor: Cursor,
     _unique: PhantomData<&'a mut T>,
 }
@@ -102,7 +113,7 @@ impl<'a, T: Send + Sync> IterMut<'a, T> {
     pub(crate) fn new(arena: &'a mut Arena<T>) -> Self {
         let inner = arena.inner();
         IterMut {
-            inner,
+            dir: &inner.dir,
             cursor: Cursor::new(inner.high_water()),
             _unique: PhantomData,
         }
@@ -113,15 +124,10 @@ impl<'a, T> Iterator for IterMut<'a, T> {
     type Item = (Key, &'a mut T);
 
     fn next(&mut self) -> Option<(Key, &'a mut T)> {
-        while let Some((index, slot)) = self.cursor.next_slot(&self.inner.dir) {
-            let state = slot.state.load(Ordering::Relaxed);
-            if slot::is_occupied(state) {
-                // SAFETY: OCCUPIED; the iterator borrows the arena mutably for 'a, and the
-                // cursor visits each slot once, so the `&mut`s never alias.
-                return Some((Key::new(index, state), unsafe { slot.value_mut() }));
-            }
-        }
-        None
+        let (index, slot, state) = self.cursor.next_occupied(self.dir, Ordering::Relaxed)?;
+        // SAFETY: OCCUPIED; the iterator borrows the arena mutably for 'a, and the cursor
+        // visits each slot once, so the `&mut`s never alias.
+        Some((Key::new(index, state), unsafe { slot.value_mut() }))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -139,7 +145,7 @@ impl<T> fmt::Debug for IterMut<'_, T> {
 
 /// Removes and yields every value: [`Arena::drain`]. Dropping it early drops the rest.
 pub struct Drain<'a, T> {
-    inner: &'a Inner<T>,
+    dir: &'a ChunkDir<T>,
     cursor: Cursor,
     sink: FreeSink<'a>,
     _unique: PhantomData<&'a mut T>,
@@ -149,9 +155,9 @@ impl<'a, T: Send + Sync> Drain<'a, T> {
     pub(crate) fn new(arena: &'a mut Arena<T>) -> Self {
         let inner = arena.inner();
         Drain {
-            inner,
+            dir: &inner.dir,
             cursor: Cursor::new(inner.high_water()),
-            sink: FreeSink::new(&inner.shared),
+            sink: FreeSink::new(&inner.anchor),
             _unique: PhantomData,
         }
     }
@@ -161,18 +167,13 @@ impl<T> Iterator for Drain<'_, T> {
     type Item = (Key, T);
 
     fn next(&mut self) -> Option<(Key, T)> {
-        while let Some((index, slot)) = self.cursor.next_slot(&self.inner.dir) {
-            let state = slot.state.load(Ordering::Relaxed);
-            if slot::is_occupied(state) {
-                let next = slot::freed(state);
-                slot.state.store(next, Ordering::Relaxed);
-                self.sink.free(index, next);
-                // SAFETY: OCCUPIED and exclusively ours (the arena is borrowed mutably); the
-                // state says FREE now, so the value is moved out exactly once.
-                return Some((Key::new(index, state), unsafe { slot.read() }));
-            }
-        }
-        None
+        let (index, slot, state) = self.cursor.next_occupied(self.dir, Ordering::Relaxed)?;
+        let next = slot::freed(state);
+        slot.state.store(next, Ordering::Relaxed);
+        self.sink.free(index, next);
+        // SAFETY: OCCUPIED and exclusively ours (the arena is borrowed mutably); the state
+        // says FREE now, so the value is moved out exactly once.
+        Some((Key::new(index, state), unsafe { slot.read() }))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

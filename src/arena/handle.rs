@@ -1,10 +1,10 @@
 //! [`Handle`]: one thread's fast path into one arena.
 
-use crate::arena::{full, Arena, Inner};
-use crate::counter::CounterCell;
-use crate::free_list::{IndexBatch, SlotCache};
+use super::{panic_key_space_full, Arena};
 use crate::key::Key;
-use crate::slot;
+use crate::raw::counter::CounterCell;
+use crate::raw::pool::{IndexBatch, SlotCache};
+use crate::raw::slot;
 use core::fmt;
 
 /// One thread's fast path into one [`Arena`]: [`insert`](Handle::insert),
@@ -53,7 +53,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
             arena,
             cache: SlotCache::new(),
             retired: IndexBatch::new(),
-            cell: arena.inner().shared.counters.acquire(),
+            cell: arena.inner().anchor.counters.acquire(),
         }
     }
 
@@ -85,14 +85,14 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     fn take_index_slow(&mut self) -> Option<(u32, u32)> {
         let inner = self.arena.inner();
         inner.drive_reclamation();
-        if let Some(taken) = self.cache.refill(&inner.shared.pool) {
+        if let Some(taken) = self.cache.refill(&inner.anchor.pool) {
             return Some(taken);
         }
         if !self.retired.is_empty() {
             self.hand_off();
         }
         if inner.reclaim_for_insert() {
-            return self.cache.refill(&inner.shared.pool);
+            return self.cache.refill(&inner.anchor.pool);
         }
         None
     }
@@ -111,7 +111,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     pub fn insert(&mut self, value: T) -> Key {
         match self.try_insert(value) {
             Ok(key) => key,
-            Err(_) => full(self.arena.max_slots()),
+            Err(_) => panic_key_space_full(self.arena.max_slots()),
         }
     }
 
@@ -151,38 +151,20 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     /// assert_eq!(arena.get(key, &epoch_arena::pin()), Some(&key.index()));
     /// ```
     pub fn insert_with(&mut self, f: impl FnOnce(Key) -> T) -> Key {
-        let Some((index, state)) = self.take_index() else {
-            full(self.arena.max_slots())
+        let Some(taken) = self.take_index() else {
+            panic_key_space_full(self.arena.max_slots())
         };
-        let Some((slot, key)) = self.arena.inner().prepare(index, state) else {
-            full(self.arena.max_slots())
+        let inner = self.arena.inner();
+        let Some(prepared) = inner.prepare(taken.0, taken.1) else {
+            panic_key_space_full(self.arena.max_slots())
         };
-        /// If `f` unwinds: makes the key `f` saw stale forever and puts the slot back.
-        struct PutBack<'b, T> {
-            cache: &'b mut SlotCache,
-            pool: &'b crate::free_list::IndexPool,
-            slot: crate::slot::SlotRef<'b, T>,
-            index: u32,
-            state: u32,
-        }
-        impl<T> Drop for PutBack<'_, T> {
-            fn drop(&mut self) {
-                let next = Inner::burn(self.slot, self.state);
-                if next != slot::RETIRED {
-                    self.cache.put(self.pool, self.index, next);
-                }
+        let key = prepared.1;
+        let (cache, pool) = (&mut self.cache, &inner.anchor.pool);
+        inner.publish_with(prepared, taken, f, |index, next| {
+            if next != slot::RETIRED {
+                cache.put(pool, index, next);
             }
-        }
-        let put_back = PutBack {
-            cache: &mut self.cache,
-            pool: &self.arena.inner().shared.pool,
-            slot,
-            index,
-            state,
-        };
-        let value = f(key);
-        core::mem::forget(put_back);
-        self.arena.inner().publish(slot, key, value);
+        });
         self.cell.add_inserted_owned(1);
         key
     }
@@ -232,14 +214,14 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
         if !self.retired.is_empty() {
             self.hand_off();
         }
-        self.cache.give_back(&self.arena.inner().shared.pool);
+        self.cache.give_back(&self.arena.inner().anchor.pool);
     }
 }
 
 impl<T: Send + Sync> Drop for Handle<'_, T> {
     fn drop(&mut self) {
         self.flush();
-        self.arena.inner().shared.counters.release(self.cell);
+        self.arena.inner().anchor.counters.release(self.cell);
     }
 }
 

@@ -8,10 +8,9 @@
 //! `live = inserted − removed`, `pending = removed − reclaimed`. A removal touches one
 //! counter, and reclamation counts whole batches.
 //!
-//! Cells sit on a push-only linked list; a released cell keeps its counts (they are part of
-//! the arena's total) and is handed to the next owner that asks, so the list grows to the
-//! largest number of simultaneous owners and no further. Push-only lists have no ABA: a push
-//! only links a node in front of the current head. Threads without a cell (plain
+//! Cells sit on a push-only list (`sync/list.rs`); a released cell keeps its counts (they are
+//! part of the arena's total) and is handed to the next owner that asks, so the list grows to
+//! the largest number of simultaneous owners and no further. Threads without a cell (plain
 //! [`Arena::remove`](crate::Arena::remove), the reclamation path) use the first cell, which is
 //! never owned, with read-modify-writes.
 //!
@@ -20,10 +19,11 @@
 //! leaves no count behind. `live = inserted − removed − taken`.
 //!
 //! The sum is exact when no operation runs concurrently; while other threads insert or
-//! remove it is a value the count had recently (each cell is read once, `Relaxed`).
+//! remove it is a value the count had recently (each cell is read once, `Relaxed`). See
+//! [Counting](crate::implementation#counting).
 
-use crate::sync::{AtomicBool, AtomicIsize, AtomicPtr, Ordering};
-use core::ptr;
+use crate::sync::list::PushList;
+use crate::sync::{AtomicBool, AtomicIsize, Ordering};
 use crossbeam_utils::CachePadded;
 
 /// One owner's share of the counts.
@@ -33,14 +33,7 @@ pub(crate) struct CounterCell {
     /// Values removed through this cell.
     removed: AtomicIsize,
     owned: AtomicBool,
-    next: *mut CachePadded<CounterCell>,
 }
-
-// SAFETY: `next` is written once before the cell is published and only read afterwards; the
-// rest is atomics.
-unsafe impl Send for CounterCell {}
-// SAFETY: as above.
-unsafe impl Sync for CounterCell {}
 
 impl CounterCell {
     fn new(owned: bool) -> Self {
@@ -48,7 +41,6 @@ impl CounterCell {
             inserted: AtomicIsize::new(0),
             removed: AtomicIsize::new(0),
             owned: AtomicBool::new(owned),
-            next: ptr::null_mut(),
         }
     }
 
@@ -78,8 +70,8 @@ pub(crate) struct Counters {
     /// Values removed through `&mut Arena`, which need no grace period. Written only under
     /// `&mut Arena`, so a plain load and store.
     taken: AtomicIsize,
-    /// Push-only list of ownable cells.
-    head: AtomicPtr<CachePadded<CounterCell>>,
+    /// Ownable cells.
+    cells: PushList<CachePadded<CounterCell>>,
 }
 
 impl Counters {
@@ -88,7 +80,7 @@ impl Counters {
             shared: CachePadded::new(CounterCell::new(true)),
             reclaimed: CachePadded::new(AtomicIsize::new(0)),
             taken: AtomicIsize::new(0),
-            head: AtomicPtr::new(ptr::null_mut()),
+            cells: PushList::new(),
         }
     }
 
@@ -130,10 +122,8 @@ impl Counters {
 
     /// Takes ownership of a cell: a released one if there is one, else a new one.
     pub(crate) fn acquire(&self) -> &CounterCell {
-        let mut p = self.head.load(Ordering::Acquire);
-        // SAFETY: cells on the list are published with Release below and live until
-        // `Counters` drops, which cannot happen while `&self` is borrowed.
-        while let Some(cell) = unsafe { p.as_ref() } {
+        // Acquire: the cells published by `push` below are visible.
+        for cell in self.cells.iter(Ordering::Acquire) {
             // Acquire pairs with `release`: the previous owner's last counts are visible, so
             // our single-writer load + store continues from them.
             if !cell.owned.load(Ordering::Relaxed)
@@ -144,25 +134,10 @@ impl Counters {
             {
                 return cell;
             }
-            p = cell.next;
         }
-        let mut cell = Box::new(CachePadded::new(CounterCell::new(true)));
-        let mut head = self.head.load(Ordering::Relaxed);
-        cell.next = head;
-        let new = Box::into_raw(cell);
-        loop {
-            // SAFETY: `new` is ours alone until the CAS publishes it.
-            unsafe { (&mut *new).next = head };
-            // Release publishes the cell (and its `next`) to `acquire` and `sum`.
-            match self
-                .head
-                .compare_exchange(head, new, Ordering::Release, Ordering::Relaxed)
-            {
-                // SAFETY: published; lives as long as `self`.
-                Ok(_) => return unsafe { &*new },
-                Err(h) => head = h,
-            }
-        }
+        // Release publishes the cell to `acquire` and `sum`.
+        self.cells
+            .push(CachePadded::new(CounterCell::new(true)), Ordering::Release)
     }
 
     /// Gives a cell back; its counts stay part of the total.
@@ -177,12 +152,9 @@ impl Counters {
             self.shared.inserted.load(Ordering::Relaxed),
             self.shared.removed.load(Ordering::Relaxed),
         );
-        let mut p = self.head.load(Ordering::Acquire);
-        // SAFETY: as in `acquire`.
-        while let Some(cell) = unsafe { p.as_ref() } {
+        for cell in self.cells.iter(Ordering::Acquire) {
             inserted = inserted.wrapping_add(cell.inserted.load(Ordering::Relaxed));
             removed = removed.wrapping_add(cell.removed.load(Ordering::Relaxed));
-            p = cell.next;
         }
         (inserted, removed)
     }
@@ -204,29 +176,12 @@ impl Counters {
     /// # Safety
     /// Nobody may use a cell of this list, or the list, afterwards (see `Drop for Arena`).
     pub(crate) unsafe fn free_cells(&self) {
-        let mut p = self.head.swap(ptr::null_mut(), Ordering::Acquire);
-        while !p.is_null() {
-            // SAFETY: made by `Box::into_raw` in `acquire`, unlinked by the swap, and
-            // unused from now on (the caller's contract).
-            let cell = unsafe { Box::from_raw(p) };
-            p = cell.next;
-        }
+        // SAFETY: the caller's contract.
+        unsafe { self.cells.free_all() };
     }
 }
 
-impl Drop for Counters {
-    fn drop(&mut self) {
-        let mut p = self.head.load(Ordering::Acquire);
-        while !p.is_null() {
-            // SAFETY: made by `Box::into_raw` in `acquire`; `&mut self` means no owner is
-            // left (owners borrow the counters through an `Arc` that is now gone).
-            let cell = unsafe { Box::from_raw(p) };
-            p = cell.next;
-        }
-    }
-}
-
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
 mod tests {
     use super::*;
 

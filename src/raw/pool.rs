@@ -4,31 +4,26 @@
 //! # Protocol
 //!
 //! Indices move in [`IndexBatch`]es of up to [`BATCH`]. A thread that needs a free slot takes
-//! one from its own cache (a [`Handle`](crate::Handle), or the thread-local cache behind
-//! [`Arena::insert`](crate::Arena::insert)); when that is empty it refills:
+//! one from its own [`SlotCache`] (a [`Handle`](crate::Handle)'s, or the thread-local cache
+//! behind [`Arena::insert`](crate::Arena::insert)); when that is empty it refills:
 //!
-//! 1. **Pop a batch** from [`IndexPool`]'s shared stack. The stack is Treiber's: a `push`
-//!    links a new heap node on top with a `Release` CAS, a `pop` reads the top with `Acquire`
-//!    under an epoch guard, reads its `next` and CASes the top from the node to `next`.
-//!    *ABA*: a stale popper could see the same node on top again only if that node were
-//!    freed and its address reused, or pushed again. Neither happens while the popper is
-//!    pinned: a popped node is never pushed again (each push allocates a new node) and is
-//!    freed through `defer_destroy`, so its memory cannot be reused until every guard that
-//!    might hold it is gone. Reading `next` of a node another thread just popped is therefore
-//!    always a read of live, unchanged memory.
+//! 1. **Pop a batch** from [`IndexPool`]'s shared stack (Treiber's, `sync/stack.rs`, which
+//!    argues its ABA freedom), copied into the cache's own batch in place.
 //! 2. **Reserve a fresh range** of never-used indices with one `fetch_add` on `fresh`.
 //!    Indices at or beyond `max_slots` do not exist; the counter may run past it harmlessly
 //!    (it is a `u64`).
 //!
-//! A batch on the stack holds FREE slots only, each with its current state: a removed slot reaches the stack through the
-//! reclamation path (`reclaim.rs`) after its grace period and after its value was dropped,
-//! and the pushing CAS (`Release`) publishes those writes to whoever pops it (`Acquire`).
+//! A batch on the stack holds FREE slots only, each with its current state: a removed slot
+//! reaches the stack through the reclamation path (`raw/reclaim.rs`) after its grace period
+//! and after its value was dropped, and the pushing CAS (`Release`) publishes those writes
+//! to whoever pops it (`Acquire`). See
+//! [Insert](crate::implementation#insert) and
+//! [Free-slot stack](crate::implementation#free-slot-stack).
 
+use crate::sync::stack::Stack;
+pub(crate) use crate::sync::BATCH;
 use crate::sync::{AtomicU64, Ordering};
-use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned};
-
-/// Indices per batch: the unit of refill, of return and of retirement.
-pub(crate) const BATCH: usize = if cfg!(loom) { 2 } else { 64 };
+use crossbeam_epoch::{self as epoch, Guard};
 
 /// Up to [`BATCH`] slots, as `(index, state)` pairs, used as a stack.
 ///
@@ -110,14 +105,10 @@ impl core::fmt::Debug for IndexBatch {
     }
 }
 
-struct Node {
-    batch: IndexBatch,
-    next: Atomic<Node>,
-}
-
 /// The shared sources of free indices of one arena.
 pub(crate) struct IndexPool {
-    free: Atomic<Node>,
+    /// Batches of FREE slots.
+    free: Stack<IndexBatch>,
     fresh: AtomicU64,
     max_slots: u64,
 }
@@ -125,7 +116,7 @@ pub(crate) struct IndexPool {
 impl IndexPool {
     pub(crate) fn new(max_slots: u32) -> Self {
         IndexPool {
-            free: Atomic::null(),
+            free: Stack::new(),
             fresh: AtomicU64::new(0),
             max_slots: u64::from(max_slots),
         }
@@ -144,95 +135,33 @@ impl IndexPool {
     /// Pushes a non-empty batch of FREE indices onto the shared stack.
     pub(crate) fn push(&self, batch: IndexBatch) {
         debug_assert!(!batch.is_empty());
-        let mut node = Owned::new(Node {
-            batch,
-            next: Atomic::null(),
-        });
-        // SAFETY: `unprotected` is fine for a push: it dereferences no shared node, it only
-        // links ours (which nobody else can see yet) in front of the current top.
-        let guard = unsafe { epoch::unprotected() };
-        let mut top = self.free.load(Ordering::Relaxed, guard);
-        loop {
-            node.next.store(top, Ordering::Relaxed);
-            // Release publishes the node and, through it, the FREE states and value drops of
-            // its slots to the popper's Acquire.
-            match self
-                .free
-                .compare_exchange(top, node, Ordering::Release, Ordering::Relaxed, guard)
-            {
-                Ok(_) => return,
-                Err(e) => {
-                    top = e.current;
-                    node = e.new;
-                }
-            }
-        }
+        // The push's Release publishes, through the batch, the FREE states and value drops
+        // of its slots to the popper's Acquire.
+        self.free.push(batch);
     }
 
     /// Pops a batch of FREE slots into `into` (which must be empty); false if the stack is
-    /// empty.
+    /// empty. Looks at the top without pinning first: an empty stack costs one load.
     pub(crate) fn pop_into(&self, into: &mut IndexBatch) -> bool {
         debug_assert!(into.is_empty());
         if self.free_is_empty() {
             return false;
         }
         let guard = epoch::pin();
-        let mut top = self.free.load(Ordering::Acquire, &guard);
-        loop {
-            // SAFETY: as in `pop`.
-            let Some(node) = (unsafe { top.as_ref() }) else {
-                return false;
-            };
-            let next = node.next.load(Ordering::Relaxed, &guard);
-            match self.free.compare_exchange(
-                top,
-                next,
-                Ordering::Acquire,
-                Ordering::Acquire,
-                &guard,
-            ) {
-                Ok(_) => {
-                    into.copy_from(&node.batch);
-                    // SAFETY: as in `pop`.
-                    unsafe { guard.defer_destroy(top) };
-                    return true;
-                }
-                Err(e) => top = e.current,
-            }
-        }
+        self.free
+            .pop_with(&guard, |batch| into.copy_from(batch))
+            .is_some()
     }
 
     /// Pops a batch of FREE indices, if the shared stack has one.
     pub(crate) fn pop(&self, guard: &Guard) -> Option<IndexBatch> {
-        let mut top = self.free.load(Ordering::Acquire, guard);
-        loop {
-            // SAFETY: we are pinned and nodes are freed only through `defer_destroy` after
-            // being popped, so `top` (if non-null) is live memory.
-            let node = unsafe { top.as_ref() }?;
-            let next = node.next.load(Ordering::Relaxed, guard);
-            match self
-                .free
-                .compare_exchange(top, next, Ordering::Acquire, Ordering::Acquire, guard)
-            {
-                Ok(_) => {
-                    let batch = node.batch.clone();
-                    // SAFETY: the node is unlinked, so no thread pinned from now on can reach
-                    // it; threads pinned before may still read `next`, hence the deferral.
-                    unsafe { guard.defer_destroy(top) };
-                    return Some(batch);
-                }
-                Err(e) => top = e.current,
-            }
-        }
+        self.free.pop_with(guard, IndexBatch::clone)
     }
 
     /// Whether the shared stack looks empty (a hint; no guard needed).
     #[inline]
     pub(crate) fn free_is_empty(&self) -> bool {
-        // SAFETY: only the pointer value is inspected, never dereferenced.
-        self.free
-            .load(Ordering::Relaxed, unsafe { epoch::unprotected() })
-            .is_null()
+        self.free.is_empty()
     }
 
     /// Reserves up to `n` never-used indices.
@@ -275,22 +204,7 @@ impl IndexPool {
     /// no one can hold a node of the stack.
     pub(crate) fn discard_stack(&self) {
         // SAFETY: exclusive access to the stack, as above.
-        let guard = unsafe { epoch::unprotected() };
-        let mut top = self
-            .free
-            .swap(epoch::Shared::null(), Ordering::Acquire, guard);
-        while !top.is_null() {
-            // SAFETY: every node on the stack was made by `Owned::new`, and the swap made
-            // the chain ours alone.
-            let node = unsafe { top.into_owned() };
-            top = node.next.load(Ordering::Relaxed, guard);
-        }
-    }
-}
-
-impl Drop for IndexPool {
-    fn drop(&mut self) {
-        self.discard_stack();
+        unsafe { self.free.discard() };
     }
 }
 
@@ -374,7 +288,7 @@ impl SlotCache {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
 mod tests {
     use super::*;
 

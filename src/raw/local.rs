@@ -3,7 +3,7 @@
 //! A [`Handle`](crate::Handle) is the explicit per-thread fast path. Code that only has an
 //! `&Arena` gets most of the same benefit from this cache: each thread keeps one batch of
 //! free indices and one counter cell for the arena it used last. It holds only indices, a
-//! counter cell, and a `Weak` of the arena's type-independent [`Shared`] part, never a `T`
+//! counter cell, and a `Weak` of the arena's type-independent [`Anchor`] part, never a `T`
 //! and never a strong reference: nothing of a dropped arena stays alive behind a cache (the
 //! `Weak` keeps only the emptied header's allocation, so its address cannot be reused by
 //! another arena while the cache compares against it).
@@ -20,19 +20,18 @@
 //! into an arena finds the cache borrowed and takes the slow path (`try_borrow_mut`), and so
 //! does a call during thread teardown, when the cache is gone.
 
-use crate::arena::Shared;
-use crate::counter::CounterCell;
-use crate::free_list::{IndexBatch, SlotCache};
-#[cfg(not(loom))]
+use super::counter::CounterCell;
+use super::pool::{IndexBatch, SlotCache};
+use super::{slot, Anchor};
+use crate::sync::{thread_local_const, THREAD_CACHE};
 use core::cell::RefCell;
 use std::sync::{Arc, Weak};
 
-#[cfg_attr(loom, allow(dead_code))]
 pub(crate) struct LocalCache {
-    shared: Weak<Shared>,
-    /// `Arc::as_ptr` of the arena's `Shared`: what `Weak::as_ptr(&shared)` says, without its
+    anchor: Weak<Anchor>,
+    /// `Arc::as_ptr` of the arena's `Anchor`: what `Weak::as_ptr(&anchor)` says, without its
     /// dangling check on the insert path.
-    addr: *const Shared,
+    addr: *const Anchor,
     /// The arena's binding when this cache was bound (see the module docs).
     binding: u64,
     cache: SlotCache,
@@ -40,29 +39,28 @@ pub(crate) struct LocalCache {
     cell: *const CounterCell,
 }
 
-#[cfg_attr(loom, allow(dead_code))] // the cache is off under loom (see `with_cache`)
 impl LocalCache {
     fn cell(&self) -> &CounterCell {
         // SAFETY: acquired from the counters of the arena this cache is bound to. Callers
-        // only get here through `with_cache`, with a live `Arc` of that arena's `Shared`,
+        // only get here through `with_cache`, with a live `Arc` of that arena's `Anchor`,
         // so its counters (and this cell, owned by us) are alive.
         unsafe { &*self.cell }
     }
 
     #[inline(always)]
-    fn is_arena(&self, shared: &Arc<Shared>) -> bool {
-        core::ptr::eq(self.addr, Arc::as_ptr(shared))
+    fn is_arena(&self, anchor: &Arc<Anchor>) -> bool {
+        core::ptr::eq(self.addr, Arc::as_ptr(anchor))
     }
 
     #[inline(always)]
-    fn is_bound_to(&self, shared: &Arc<Shared>) -> bool {
-        self.is_arena(shared) && self.binding == shared.binding()
+    fn is_bound_to(&self, anchor: &Arc<Anchor>) -> bool {
+        self.is_arena(anchor) && self.binding == anchor.binding()
     }
 }
 
 impl Drop for LocalCache {
     fn drop(&mut self) {
-        let Some(shared) = self.shared.upgrade() else {
+        let Some(anchor) = self.anchor.upgrade() else {
             return; // the arena and its cells are gone
         };
         // Inside the gate the pool and the cells are alive: a dropped arena has closed it
@@ -70,44 +68,40 @@ impl Drop for LocalCache {
         // slots are on the new list anyway, and the cell stays marked owned (it keeps its
         // counts and is freed with the arena). Waiting out the pause instead could deadlock:
         // this drop may run inside a reclamation closure the `clear` is waiting for.
-        if !shared.gate.enter() {
+        if !anchor.gate.enter() {
             return;
         }
-        if self.binding == shared.binding() {
-            self.cache.give_back(&shared.pool);
+        if self.binding == anchor.binding() {
+            self.cache.give_back(&anchor.pool);
         }
         // SAFETY: inside the open gate (above): the cell is alive and ours.
-        shared.counters.release(unsafe { &*self.cell });
-        shared.gate.exit();
+        anchor.counters.release(unsafe { &*self.cell });
+        anchor.gate.exit();
     }
 }
 
-#[cfg(not(loom))]
-std::thread_local! {
-    static LOCAL: RefCell<Option<LocalCache>> = const { RefCell::new(None) };
+thread_local_const! {
+    static LOCAL: RefCell<Option<LocalCache>> = RefCell::new(None);
 }
 
-/// Runs `f` on this thread's cache bound to `shared`; `None` if the cache is unavailable.
-///
-/// Under loom the cache is always unavailable: loom keeps mock thread-locals in a
-/// `HashMap` and destroys them in its randomly seeded order, so this cache's destructor
-/// and crossbeam-epoch's would swap places between executions and loom would report the
-/// model as non-deterministic. The fallback paths use the same pool operations, which the
-/// `Handle` models cover; the cache itself is single-threaded code.
-#[cfg(not(loom))]
+/// Runs `f` on this thread's cache bound to `anchor`; `None` if the cache is unavailable
+/// (borrowed, torn down, or off: it is off under loom, see [`THREAD_CACHE`]).
 #[inline]
-fn with_cache<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalCache) -> R) -> Option<R> {
+fn with_cache<R>(anchor: &Arc<Anchor>, f: impl FnOnce(&mut LocalCache) -> R) -> Option<R> {
+    if !THREAD_CACHE {
+        return None;
+    }
     LOCAL
         .try_with(|local| {
             let mut local = local.try_borrow_mut().ok()?;
-            let bound = matches!(&*local, Some(c) if c.is_bound_to(shared));
+            let bound = matches!(&*local, Some(c) if c.is_bound_to(anchor));
             if !bound {
                 // Dropping the old binding returns its batch and cell; no user code runs.
-                let cell: *const CounterCell = shared.counters.acquire();
+                let cell: *const CounterCell = anchor.counters.acquire();
                 *local = Some(LocalCache {
-                    shared: Arc::downgrade(shared),
-                    addr: Arc::as_ptr(shared),
-                    binding: shared.binding(),
+                    anchor: Arc::downgrade(anchor),
+                    addr: Arc::as_ptr(anchor),
+                    binding: anchor.binding(),
                     cache: SlotCache::new(),
                     cell,
                 });
@@ -118,31 +112,25 @@ fn with_cache<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalCache) -> R) -> 
         .flatten()
 }
 
-#[cfg(loom)]
-#[inline]
-fn with_cache<R>(_: &Arc<Shared>, _: impl FnOnce(&mut LocalCache) -> R) -> Option<R> {
-    None
-}
-
-/// Drops this thread's cache if it is bound to `shared` (for `Drop for Arena`).
-pub(crate) fn unbind(shared: &Arc<Shared>) {
-    #[cfg(not(loom))]
+/// Drops this thread's cache if it is bound to `anchor` (for `Drop for Arena`).
+pub(crate) fn unbind(anchor: &Arc<Anchor>) {
+    if !THREAD_CACHE {
+        return;
+    }
     let _ = LOCAL.try_with(|local| {
         if let Ok(mut local) = local.try_borrow_mut() {
-            if matches!(&*local, Some(c) if c.is_arena(shared)) {
+            if matches!(&*local, Some(c) if c.is_arena(anchor)) {
                 *local = None;
             }
         }
     });
-    #[cfg(loom)]
-    let _ = shared;
 }
 
 /// Takes a free slot `(index, state)` this thread's cache holds and counts it; `None` when
 /// the cache is empty (or unavailable): then [`take_index`] refills.
 #[inline(always)]
-pub(crate) fn take_cached(shared: &Arc<Shared>) -> Option<(u32, u32)> {
-    with_cache(shared, |local| {
+pub(crate) fn take_cached(anchor: &Arc<Anchor>) -> Option<(u32, u32)> {
+    with_cache(anchor, |local| {
         let taken = local.cache.take_held()?;
         local.cell().add_inserted_owned(1);
         Some(taken)
@@ -153,75 +141,73 @@ pub(crate) fn take_cached(shared: &Arc<Shared>) -> Option<(u32, u32)> {
 /// Takes a free slot `(index, state)` for an insertion, refilling the cache, and counts it;
 /// `None` when the key space is full.
 #[inline]
-pub(crate) fn take_index(shared: &Arc<Shared>) -> Option<(u32, u32)> {
-    let fast = with_cache(shared, |local| {
-        let taken = local.cache.take(&shared.pool)?;
+pub(crate) fn take_index(anchor: &Arc<Anchor>) -> Option<(u32, u32)> {
+    let fast = with_cache(anchor, |local| {
+        let taken = local.cache.take(&anchor.pool)?;
         local.cell().add_inserted_owned(1);
         Some(taken)
     });
     match fast {
         Some(result) => result,
-        None => take_index_slow(shared),
+        None => take_index_slow(anchor),
     }
 }
 
 #[cold]
-fn take_index_slow(shared: &Shared) -> Option<(u32, u32)> {
-    let mut batch = shared.pool.refill_one()?;
+fn take_index_slow(anchor: &Anchor) -> Option<(u32, u32)> {
+    let mut batch = anchor.pool.refill_one()?;
     let taken = batch.pop()?;
-    shared.pool.give_back(batch);
-    shared.counters.add_inserted_shared(1);
+    anchor.pool.give_back(batch);
+    anchor.counters.add_inserted_shared(1);
     Some(taken)
 }
 
 /// Undoes [`take_index`] for an insertion that did not happen; the slot now has FREE
 /// `state` (or is RETIRED).
-pub(crate) fn untake_index(shared: &Arc<Shared>, index: u32, state: u32) {
-    let counted = with_cache(shared, |cache| cache.cell().add_inserted_owned(-1));
+pub(crate) fn untake_index(anchor: &Arc<Anchor>, index: u32, state: u32) {
+    let counted = with_cache(anchor, |cache| cache.cell().add_inserted_owned(-1));
     if counted.is_none() {
-        shared.counters.add_inserted_shared(-1);
+        anchor.counters.add_inserted_shared(-1);
     }
-    if state != crate::slot::RETIRED {
-        return_free(shared, index, state);
+    if state != slot::RETIRED {
+        return_free(anchor, index, state);
     }
 }
 
 /// Puts FREE slot `(index, state)` into this thread's cache, or back into the pool.
-pub(crate) fn return_free(shared: &Arc<Shared>, index: u32, state: u32) {
-    let done = with_cache(shared, |local| local.cache.put(&shared.pool, index, state));
+pub(crate) fn return_free(anchor: &Arc<Anchor>, index: u32, state: u32) {
+    let done = with_cache(anchor, |local| local.cache.put(&anchor.pool, index, state));
     if done.is_none() {
         let mut batch = IndexBatch::new();
         batch.push(index, state);
-        shared.pool.give_back(batch);
+        anchor.pool.give_back(batch);
     }
 }
 
-/// Counts a removal through this thread's cell if the cache is bound to `shared`.
+/// Counts a removal through this thread's cell if the cache is bound to `anchor`.
 #[inline]
-pub(crate) fn count_removed(shared: &Arc<Shared>) {
-    #[cfg(not(loom))]
-    let done = LOCAL
-        .try_with(|local| match local.try_borrow() {
-            // Any binding of this arena will do: every cell of it counts.
-            Ok(local) => match &*local {
-                Some(c) if c.is_arena(shared) => {
-                    c.cell().add_removed_owned(1);
-                    true
-                }
-                _ => false,
-            },
-            Err(_) => false,
-        })
-        .unwrap_or(false);
-    #[cfg(loom)]
-    let done = false;
+pub(crate) fn count_removed(anchor: &Arc<Anchor>) {
+    let done = THREAD_CACHE
+        && LOCAL
+            .try_with(|local| match local.try_borrow() {
+                // Any binding of this arena will do: every cell of it counts.
+                Ok(local) => match &*local {
+                    Some(c) if c.is_arena(anchor) => {
+                        c.cell().add_removed_owned(1);
+                        true
+                    }
+                    _ => false,
+                },
+                Err(_) => false,
+            })
+            .unwrap_or(false);
     if !done {
-        shared.counters.add_removed_shared(1);
+        anchor.counters.add_removed_shared(1);
     }
 }
 
 /// Forgets an index taken by [`take_index`] that cannot be backed by memory.
 #[cold]
-pub(crate) fn unbackable_index(shared: &Shared) {
-    shared.counters.add_inserted_shared(-1);
+pub(crate) fn unbackable_index(anchor: &Anchor) {
+    anchor.counters.add_inserted_shared(-1);
 }

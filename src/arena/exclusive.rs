@@ -1,0 +1,254 @@
+//! The `&mut Arena` operations: no guard-protected borrow of the arena exists, so values
+//! are freed at once, without a grace period, and `clear` and `Drop` put the arena back in
+//! order whatever happened before (see [`&mut` operations](crate::implementation#mut-operations)
+//! and [The arena may be gone when a closure runs](crate::implementation#the-arena-may-be-gone-when-a-closure-runs)).
+
+use super::iter::Cursor;
+use super::{Arena, Drain, IterMut};
+use crate::key::Key;
+use crate::raw::gate::{self, Gate};
+use crate::raw::{local, slot, FreeSink};
+use crate::sync::Ordering;
+
+impl<T: Send + Sync> Arena<T> {
+    /// A unique reference to the value of a live key.
+    ///
+    /// ```
+    /// let mut arena = epoch_arena::Arena::new();
+    /// let key = arena.insert(1);
+    /// *arena.get_mut(key).unwrap() += 1;
+    /// assert_eq!(arena.get(key, &epoch_arena::pin()), Some(&2));
+    /// ```
+    pub fn get_mut(&mut self, key: Key) -> Option<&mut T> {
+        let slot = self.inner().dir.slot(key.index())?;
+        if slot.state.load(Ordering::Relaxed) == key.generation() {
+            // SAFETY: OCCUPIED, so initialised; `&mut self` excludes every reader and
+            // writer (deferred reclamation only touches REMOVED slots).
+            Some(unsafe { slot.value_mut() })
+        } else {
+            None
+        }
+    }
+
+    /// Removes the value of a live key and returns it, with no grace period (`&mut self`
+    /// means nobody can be reading it).
+    ///
+    /// ```
+    /// let mut arena = epoch_arena::Arena::new();
+    /// let key = arena.insert(String::from("mine"));
+    /// assert_eq!(arena.take(key).as_deref(), Some("mine"));
+    /// assert_eq!(arena.take(key), None);
+    /// ```
+    pub fn take(&mut self, key: Key) -> Option<T> {
+        let inner = self.inner();
+        let slot = inner.dir.slot(key.index())?;
+        let state = slot.state.load(Ordering::Relaxed);
+        if state != key.generation() {
+            return None;
+        }
+        let next = slot::freed(state);
+        slot.state.store(next, Ordering::Relaxed);
+        // SAFETY: OCCUPIED and exclusively ours (`&mut self`); the state now says FREE.
+        let value = unsafe { slot.read() };
+        inner.anchor.counters.add_taken_exclusive(1);
+        if next != slot::RETIRED {
+            local::return_free(&inner.anchor, key.index(), next);
+        }
+        Some(value)
+    }
+
+    /// Every live value with its key, mutably, in index order.
+    ///
+    /// ```
+    /// let mut arena = epoch_arena::Arena::new();
+    /// arena.insert(1);
+    /// arena.insert(2);
+    /// for (_, v) in arena.iter_mut() {
+    ///     *v *= 10;
+    /// }
+    /// let guard = epoch_arena::pin();
+    /// assert_eq!(arena.iter(&guard).map(|(_, v)| *v).sum::<i32>(), 30);
+    /// ```
+    pub fn iter_mut(&mut self) -> IterMut<'_, T> {
+        IterMut::new(self)
+    }
+
+    /// Keeps only the values for which `f` returns `true`; drops the others at once.
+    ///
+    /// If `f` or a `T::drop` panics, the panic propagates and the arena stays consistent:
+    /// values already removed are gone, the rest are still there.
+    ///
+    /// ```
+    /// let mut arena = epoch_arena::Arena::new();
+    /// let keys: Vec<_> = (0..6).map(|i| arena.insert(i)).collect();
+    /// arena.retain(|_, v| *v % 2 == 0);
+    /// assert_eq!(arena.len(), 3);
+    /// assert!(!arena.contains(keys[1]));
+    /// ```
+    pub fn retain(&mut self, mut f: impl FnMut(Key, &mut T) -> bool) {
+        let inner = self.inner();
+        let mut sink = FreeSink::new(&inner.anchor);
+        let mut cursor = Cursor::new(inner.high_water());
+        while let Some((index, slot, state)) = cursor.next_occupied(&inner.dir, Ordering::Relaxed) {
+            // SAFETY: OCCUPIED, and exclusively ours through `&mut self`.
+            if f(Key::new(index, state), unsafe { slot.value_mut() }) {
+                continue;
+            }
+            let next = slot::freed(state);
+            slot.state.store(next, Ordering::Relaxed);
+            sink.free(index, next);
+            // SAFETY: initialised and ours; the state already says FREE, so a panic here
+            // leaves nothing to drop twice.
+            unsafe { slot.drop_value() };
+        }
+    }
+
+    /// Removes every value, yielding it with its key. Values the iterator does not reach
+    /// (because it is dropped early) are dropped; capacity is kept.
+    ///
+    /// ```
+    /// let mut arena = epoch_arena::Arena::new();
+    /// arena.insert('a');
+    /// arena.insert('b');
+    /// let drained: String = arena.drain().map(|(_, c)| c).collect();
+    /// assert_eq!(drained, "ab");
+    /// assert!(arena.is_empty());
+    /// ```
+    pub fn drain(&mut self) -> Drain<'_, T> {
+        Drain::new(self)
+    }
+
+    /// Drops every value and keeps the capacity. Every old key dies: slots are reused with
+    /// new generations.
+    ///
+    /// `clear` also puts the arena back in order whatever happened before: values whose
+    /// removal is still waiting for its grace period are dropped now (`&mut self` means no
+    /// reader can see them), and the free list is rebuilt from the slots themselves, so
+    /// slots held by a forgotten [`Drain`] or [`Handle`](crate::Handle) (`mem::forget`) or by other threads'
+    /// insert caches all become usable again, and [`len`](Arena::len) and
+    /// [`stats`](Arena::stats) count exactly. It waits for reclamation already running on
+    /// other threads to finish, as dropping the arena does.
+    ///
+    /// ```
+    /// let mut arena = epoch_arena::Arena::new();
+    /// let key = arena.insert(1);
+    /// arena.clear();
+    /// assert!(arena.is_empty() && !arena.contains(key));
+    /// let again = arena.insert(2);
+    /// assert_ne!(again, key);
+    /// ```
+    pub fn clear(&mut self) {
+        let inner = self.inner();
+        if gate::inside(self.raw.as_ptr().cast()) {
+            // A value's drop, run by reclamation of this very arena on this thread, cleared
+            // it: pausing would wait for ourselves. Drop the live values only.
+            self.retain(|_, _| false);
+            return;
+        }
+        let anchor = &inner.anchor;
+        // Unbind this thread's cache first: a value's drop below may insert into another
+        // arena and so rebind it, and a cache bound to this arena cannot give back its slots
+        // while the gate is paused.
+        local::unbind(anchor);
+        anchor.gate.pause_and_wait();
+        /// Resumes the gate on every exit path, unwinding included.
+        struct Resume<'a>(&'a Gate);
+        impl Drop for Resume<'_> {
+            fn drop(&mut self) {
+                self.0.resume();
+            }
+        }
+        let _resume = Resume(&anchor.gate);
+        // Nobody else touches the pool, the retire stack, the counters' totals or any slot
+        // now: `&mut self` excludes every other user, and the paused gate every closure and
+        // every thread cache giving slots back. Old caches are invalidated.
+        anchor.pool.discard_stack();
+        inner.retire.take();
+        anchor.rebind();
+        let mut first_panic = None;
+        // Counts nothing: the counts are reset below.
+        let mut sink = FreeSink::new(anchor);
+        // Downwards, so that the lowest slots end up on top of the free list.
+        for index in (0..inner.high_water() as u32).rev() {
+            let Some(slot) = inner.dir.slot(index) else {
+                // Reserved (below the high water) but its chunk was never allocated: a slot
+                // that never held a value, FREE with generation 0, as a fresh reservation
+                // hands it out. Leaving it off the list would lose it for good.
+                sink.keep(index, 0);
+                continue;
+            };
+            let state = slot.state.load(Ordering::Relaxed);
+            let free = if slot::has_value(state) {
+                let next = slot::freed(state);
+                slot.state.store(next, Ordering::Relaxed);
+                // SAFETY: initialised (OCCUPIED or REMOVED) and ours alone: no reader
+                // (`&mut self`), no closure (paused gate); the state already says FREE, so a
+                // panic here leaves nothing to drop twice.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+                    slot.drop_value()
+                }));
+                if let Err(payload) = r {
+                    first_panic.get_or_insert(payload);
+                }
+                next
+            } else {
+                state
+            };
+            if slot::is_free(free) {
+                sink.keep(index, free);
+            }
+        }
+        drop(sink);
+        anchor.counters.reset_exclusive();
+        drop(_resume);
+        if let Some(payload) = first_panic {
+            std::panic::resume_unwind(payload);
+        }
+    }
+}
+
+impl<T> Drop for Arena<T> {
+    fn drop(&mut self) {
+        let raw = self.raw.as_ptr();
+        let inner = self.inner();
+        // Reclamation closures of this arena running on this thread's stack (this drop runs
+        // inside a value's drop) cannot leave before we return: mark them, wait only for the
+        // others, and let the outermost free the memory (see `raw/gate.rs`).
+        let mine = gate::hand_over(raw.cast());
+        // From here on no deferred closure and no thread cache touches the arena.
+        inner.anchor.gate.close_and_wait(mine);
+        let mut first_panic = None;
+        if core::mem::needs_drop::<T>() {
+            let mut cursor = Cursor::new(inner.high_water());
+            while let Some((_, slot)) = cursor.next_slot(&inner.dir) {
+                // Relaxed: the gate's Acquire ordered us after every closure's writes.
+                let state = slot.state.load(Ordering::Relaxed);
+                if slot::has_value(state) {
+                    // Say FREE first, so that a value whose drop drops another value of this
+                    // arena, or panics, is never dropped twice.
+                    slot.state.store(slot::freed(state), Ordering::Relaxed);
+                    // SAFETY: initialised (OCCUPIED or REMOVED), and ours alone: `&mut self`
+                    // excludes readers and the closed gate excludes reclamation.
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+                        slot.drop_value()
+                    }));
+                    if let Err(payload) = r {
+                        first_panic.get_or_insert(payload);
+                    }
+                }
+            }
+        }
+        // Give back what the type-independent part holds, now rather than when the last
+        // closure or thread cache lets go of it, and unbind this thread's cache.
+        inner.anchor.release_memory();
+        local::unbind(&inner.anchor);
+        if mine == 0 {
+            // SAFETY: made by `Box::into_raw` in `Builder::build`; no closure is inside the
+            // closed gate and none will enter, and `&mut self` excludes every other user.
+            drop(unsafe { Box::from_raw(raw) });
+        }
+        if let Some(payload) = first_panic {
+            std::panic::resume_unwind(payload);
+        }
+    }
+}

@@ -1,0 +1,562 @@
+//! The public arena API: [`Arena`] with its [`Builder`] and [`Stats`], the per-thread
+//! [`Handle`], the iterators, [`Guard`] and [`pin`], and [`Root`].
+//!
+//! Everything here is a safe surface over the raw store (`raw/`): the shared-reference
+//! operations (`insert`, `get`, `remove`, ...) in this file, the `&mut` operations that need
+//! no grace period in `exclusive.rs`, and the collector's entry points (`collect`, `shade`,
+//! `root`) in `collect.rs`, which call into `gc/`. How a key promises what it does is in the
+//! [crate docs](crate#what-a-key-promises); how the operations work is in the
+//! [design document](crate::implementation).
+
+mod collect;
+mod exclusive;
+mod guard;
+mod handle;
+mod iter;
+mod root;
+
+pub use self::guard::{pin, Guard};
+pub use self::handle::Handle;
+pub use self::iter::{Drain, Iter, IterMut};
+pub use self::root::Root;
+
+use crate::gc::{Core, GcState};
+use crate::key::Key;
+use crate::raw::chunk::MAX_SLOTS;
+use crate::raw::{local, Inner};
+use crate::sync::Ordering;
+use core::fmt;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+/// A lock-free concurrent arena: insert, read and remove values from any number of threads
+/// through `&Arena`, addressed by 8-byte generational [`Key`]s.
+///
+/// * Reads ([`get`](Arena::get), [`iter`](Arena::iter)) take a [`Guard`] and write no
+///   shared memory. A `&T` stays valid while its guard lives, even if the value is removed
+///   meanwhile.
+/// * [`insert`](Arena::insert) and [`remove`](Arena::remove) are lock-free. A
+///   [`Handle`] (one per thread) makes them cheaper still.
+/// * With `&mut Arena` there are no readers, so [`get_mut`](Arena::get_mut),
+///   [`take`](Arena::take), [`retain`](Arena::retain), [`drain`](Arena::drain) and
+///   [`clear`](Arena::clear) work directly, without epochs.
+///
+/// `Arena<T>` is `Send + Sync` when `T: Send + Sync`.
+///
+/// ```
+/// use epoch_arena::{pin, Arena};
+/// use std::thread;
+///
+/// let arena = Arena::new();
+/// let keys: Vec<_> = thread::scope(|s| {
+///     let workers: Vec<_> = (0..4)
+///         .map(|t| s.spawn({ let arena = &arena; move || arena.insert(t * 10) }))
+///         .collect();
+///     workers.into_iter().map(|w| w.join().unwrap()).collect()
+/// });
+/// let guard = pin();
+/// let mut values: Vec<i32> = keys.iter().map(|&k| *arena.get(k, &guard).unwrap()).collect();
+/// values.sort();
+/// assert_eq!(values, [0, 10, 20, 30]);
+/// ```
+pub struct Arena<T> {
+    /// From `Box::into_raw` in [`Builder::build`]; freed by `Drop` (or, if the arena is
+    /// dropped by one of its own values during reclamation, by that reclamation; see
+    /// `raw/gate.rs`).
+    raw: NonNull<Core<T>>,
+    /// For auto traits and drop check: an arena owns its internals and its `T`s.
+    _owns: PhantomData<Core<T>>,
+}
+
+// SAFETY: an `Arena<T>` is an owning pointer to `Core<T>`, shared by reference with the
+// threads that use it; `Core<T>` holds `T`s that are inserted, read and dropped on any
+// thread, which `T: Send + Sync` allows (the same bounds as `Arc<Core<T>>` would need).
+unsafe impl<T: Send + Sync> Send for Arena<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send + Sync> Sync for Arena<T> {}
+
+impl<T> Arena<T> {
+    /// The internals.
+    #[inline(always)]
+    pub(crate) fn inner(&self) -> &Core<T> {
+        // SAFETY: `raw` is valid until `Drop`, which needs `&mut self`.
+        unsafe { self.raw.as_ref() }
+    }
+}
+
+/// Configures an [`Arena`] before it is built: initial capacity and a cap on slots.
+///
+/// ```
+/// let big = epoch_arena::Arena::<u64>::builder().capacity(1000).build();
+/// assert!(big.capacity() >= 1000);
+///
+/// let arena = epoch_arena::Arena::builder().max_slots(2).build();
+/// assert!(arena.try_insert('a').is_ok());
+/// assert!(arena.try_insert('b').is_ok());
+/// assert_eq!(arena.try_insert('c'), Err('c')); // the key space is full
+/// ```
+pub struct Builder<T> {
+    capacity: usize,
+    max_slots: u32,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Builder<T> {
+    fn clone(&self) -> Self {
+        Builder {
+            capacity: self.capacity,
+            max_slots: self.max_slots,
+            _value: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Builder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("capacity", &self.capacity)
+            .field("max_slots", &self.max_slots)
+            .finish()
+    }
+}
+
+impl<T: Send + Sync> Default for Builder<T> {
+    fn default() -> Self {
+        Builder {
+            capacity: 0,
+            max_slots: MAX_SLOTS,
+            _value: PhantomData,
+        }
+    }
+}
+
+impl<T: Send + Sync> Builder<T> {
+    /// Allocates chunks for at least `slots` slots up front (capped at `max_slots`).
+    pub fn capacity(mut self, slots: usize) -> Self {
+        self.capacity = slots;
+        self
+    }
+
+    /// Caps the number of slots (and so of live values plus values waiting for
+    /// reclamation). By default (and at most) [`MAX_SLOTS`](crate::MAX_SLOTS).
+    pub fn max_slots(mut self, max_slots: u32) -> Self {
+        self.max_slots = max_slots;
+        self
+    }
+
+    /// Builds the arena.
+    pub fn build(self) -> Arena<T> {
+        let inner = Inner::new(self.capacity, self.max_slots, GcState::new());
+        Arena {
+            raw: NonNull::from(Box::leak(Box::new(inner))),
+            _owns: PhantomData,
+        }
+    }
+}
+
+/// A snapshot of an arena's size and memory.
+///
+/// ```
+/// let arena = epoch_arena::Arena::new();
+/// arena.insert(1u64);
+/// let stats = arena.stats();
+/// assert_eq!(stats.live, 1);
+/// assert!(stats.slots >= 1 && stats.chunks >= 1);
+/// assert!(stats.bytes_reserved >= stats.slots * 8);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Values in the arena (as [`Arena::len`]).
+    pub live: usize,
+    /// Slots in allocated chunks (as [`Arena::capacity`]).
+    pub slots: usize,
+    /// Slot indices handed out at least once.
+    pub high_water: usize,
+    /// Allocated chunks.
+    pub chunks: usize,
+    /// Bytes of chunk memory allocated (slots: value plus 8 bytes of state each).
+    pub bytes_reserved: usize,
+    /// Removed values whose grace period has not ended yet: not dropped, slot not reusable.
+    pub pending_reclamation: usize,
+    /// Bytes of mark bitmaps (one bit per slot, allocated by the first collection).
+    pub mark_bytes: usize,
+}
+
+impl<T: Send + Sync> Default for Arena<T> {
+    fn default() -> Self {
+        Arena::new()
+    }
+}
+
+impl<T: Send + Sync> Arena<T> {
+    /// An empty arena. No chunk is allocated until the first insertion.
+    ///
+    /// ```
+    /// let arena: epoch_arena::Arena<String> = epoch_arena::Arena::new();
+    /// assert!(arena.is_empty());
+    /// assert_eq!(arena.capacity(), 0);
+    /// ```
+    pub fn new() -> Self {
+        Builder::default().build()
+    }
+
+    /// A [`Builder`] for capacity and a cap on slots.
+    ///
+    /// ```
+    /// use epoch_arena::Arena;
+    ///
+    /// let arena = Arena::<String>::builder().capacity(64).build();
+    /// assert!(arena.capacity() >= 64);
+    /// let inferred = Arena::builder().max_slots(8).build();
+    /// inferred.insert(1u8);
+    /// ```
+    pub fn builder() -> Builder<T> {
+        Builder::default()
+    }
+
+    /// An empty arena with chunks for at least `slots` values already allocated.
+    ///
+    /// ```
+    /// let arena: epoch_arena::Arena<u32> = epoch_arena::Arena::with_capacity(100);
+    /// assert!(arena.capacity() >= 100);
+    /// ```
+    pub fn with_capacity(slots: usize) -> Self {
+        Builder::default().capacity(slots).build()
+    }
+
+    /// Inserts a value and returns its key.
+    ///
+    /// Uses a per-thread cache of free slots; a [`Handle`] is faster still.
+    ///
+    /// # Panics
+    /// If the key space is full (see [`try_insert`](Arena::try_insert)).
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// let key = arena.insert("value");
+    /// assert_eq!(arena.get(key, &epoch_arena::pin()), Some(&"value"));
+    /// ```
+    #[inline]
+    pub fn insert(&self, value: T) -> Key {
+        match self.try_insert(value) {
+            Ok(key) => key,
+            Err(_) => panic_key_space_full(self.max_slots()),
+        }
+    }
+
+    /// Inserts a value, or gives it back if the key space is full.
+    ///
+    /// The key space is full when every slot index below [`max_slots`](Arena::max_slots)
+    /// is live, waiting for its grace period, retired after 2^30 reuses, or sitting in
+    /// another thread's cache (at most 64 per [`Handle`] or thread).
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::builder().max_slots(1).build();
+    /// assert!(arena.try_insert(1).is_ok());
+    /// assert_eq!(arena.try_insert(2), Err(2));
+    /// ```
+    #[inline]
+    pub fn try_insert(&self, value: T) -> Result<Key, T> {
+        let inner = self.inner();
+        let Some((index, state)) = self.take_slot() else {
+            return Err(value);
+        };
+        match inner.prepare(index, state) {
+            Some((slot, key)) => {
+                inner.publish(slot, key, value);
+                Ok(key)
+            }
+            None => {
+                local::unbackable_index(&inner.anchor);
+                Err(value)
+            }
+        }
+    }
+
+    /// A free slot for an insertion, counted as inserted; `None` when the key space is full.
+    #[inline(always)]
+    fn take_slot(&self) -> Option<(u32, u32)> {
+        match local::take_cached(&self.inner().anchor) {
+            Some(taken) => Some(taken),
+            None => self.take_slot_slow(),
+        }
+    }
+
+    /// The refill path, once per 64 insertions of a thread: also hands the removals waiting
+    /// in the shared retire stack to reclamation (the bound in [`remove`](Arena::remove)),
+    /// and, when the key space looks full, reclaims what it can before giving up.
+    #[cold]
+    #[inline(never)]
+    fn take_slot_slow(&self) -> Option<(u32, u32)> {
+        let inner = self.inner();
+        inner.drive_reclamation();
+        if let Some(taken) = local::take_index(&inner.anchor) {
+            return Some(taken);
+        }
+        if inner.reclaim_for_insert() {
+            return local::take_index(&inner.anchor);
+        }
+        None
+    }
+
+    /// Inserts the value `f` makes from its own key (for values that refer to themselves).
+    ///
+    /// Until `f` returns, the key is not live: `get` with it returns `None`. If `f` panics,
+    /// the arena is unchanged and the key `f` was given stays dead forever (the slot is
+    /// reused with a later generation), so storing it somewhere before panicking is safe.
+    ///
+    /// # Panics
+    /// If the key space is full, or if `f` panics.
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// let key = arena.insert_with(|me| (me, "knows its own key"));
+    /// assert_eq!(arena.get(key, &epoch_arena::pin()).unwrap().0, key);
+    /// ```
+    pub fn insert_with(&self, f: impl FnOnce(Key) -> T) -> Key {
+        let inner = self.inner();
+        let anchor = &inner.anchor;
+        let Some(taken) = self.take_slot() else {
+            panic_key_space_full(self.max_slots())
+        };
+        let Some(prepared) = inner.prepare(taken.0, taken.1) else {
+            local::unbackable_index(anchor);
+            panic_key_space_full(self.max_slots())
+        };
+        let key = prepared.1;
+        inner.publish_with(prepared, taken, f, |index, next| {
+            local::untake_index(anchor, index, next)
+        });
+        key
+    }
+
+    /// The value of a live key, borrowed for as long as the guard.
+    ///
+    /// One acquire load and one compare; no shared memory is written. Returns `None` for a
+    /// stale key, a key made from arbitrary bits, or an index past the arena's capacity.
+    ///
+    /// ```
+    /// use epoch_arena::{pin, Arena};
+    ///
+    /// let arena = Arena::new();
+    /// let key = arena.insert(42);
+    /// let guard = pin();
+    /// assert_eq!(arena.get(key, &guard), Some(&42));
+    /// arena.remove(key);
+    /// assert_eq!(arena.get(key, &guard), None);
+    /// ```
+    #[inline]
+    pub fn get<'g>(&'g self, key: Key, guard: &'g Guard) -> Option<&'g T> {
+        let _ = guard;
+        let slot = self.inner().dir.slot(key.index())?;
+        // Acquire pairs with `publish`'s Release: the value write is visible.
+        if slot.state.load(Ordering::Acquire) == key.generation() {
+            // The state equals the key's (OCCUPIED) generation, so the value is initialised.
+            // It stays so while `guard` lives: a removal after our load defers the drop until
+            // every guard pinned before the removal, ours included, is gone, and the slot
+            // cannot be reused before it is dropped. Nobody gets `&mut` to it while `&self`
+            // is borrowed.
+            // SAFETY: initialised and unchanged for 'g (above), which the guard outlives.
+            Some(unsafe { slot.value_ref() })
+        } else {
+            None
+        }
+    }
+
+    /// Whether the key is live.
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// let key = arena.insert(());
+    /// assert!(arena.contains(key));
+    /// arena.remove(key);
+    /// assert!(!arena.contains(key));
+    /// ```
+    #[inline]
+    pub fn contains(&self, key: Key) -> bool {
+        self.inner()
+            .dir
+            .slot(key.index())
+            .is_some_and(|slot| slot.state.load(Ordering::Acquire) == key.generation())
+    }
+
+    /// Removes the value of a live key; returns whether this call removed it.
+    ///
+    /// Of several threads removing the same key, exactly one gets `true`. The key is dead
+    /// for every later lookup at once; the value is dropped, and its slot reused, only
+    /// after every [`Guard`] pinned before the removal is gone (see
+    /// [`flush`](Arena::flush)).
+    ///
+    /// # When the value is dropped
+    ///
+    /// Removals through `Arena::remove` are handed to reclamation in batches: when 64 have
+    /// accumulated, whenever any thread refills its insert cache (at most every 64 of its
+    /// insertions into this arena), on [`flush`](Arena::flush) and
+    /// [`collect`](Arena::collect), and when an insertion finds the key space full. From
+    /// then on the value is dropped, and its slot reusable, once crossbeam-epoch's global
+    /// epoch has advanced twice; pinning threads drive that (while reclamation of this arena
+    /// is pending, every refill tries to advance it, and so does [`Guard::flush`]), and a
+    /// guard held by any thread delays it.
+    /// An insertion that finds no free slot first hands on pending removals and drives the
+    /// epoch (up to 16 attempts) before it reports the arena full.
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// let key = arena.insert('x');
+    /// assert!(arena.remove(key));
+    /// assert!(!arena.remove(key));
+    /// ```
+    pub fn remove(&self, key: Key) -> bool {
+        let Some(slot) = self.inner().unlink(key) else {
+            return false;
+        };
+        let inner = self.inner();
+        local::count_removed(&inner.anchor);
+        if inner.retire.push(slot.next, key.index()) {
+            let guard = crossbeam_epoch::pin();
+            inner.defer_shared_retired(&guard);
+        }
+        true
+    }
+
+    /// Hands every pending removal to the epoch collector now and asks it to run.
+    ///
+    /// Removals through [`Arena::remove`] are deferred in batches of 64; this defers a
+    /// partial batch too, then [`flushes`](Guard::flush) this thread's epoch bag. Values are
+    /// dropped once the epoch advances past every guard pinned before their removal, which
+    /// may take a few more pins. Removals through a [`Handle`] are flushed by
+    /// [`Handle::flush`] or by dropping the handle.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let arena = epoch_arena::Arena::new();
+    /// let value = Arc::new(());
+    /// let key = arena.insert(Arc::clone(&value));
+    /// arena.remove(key);
+    /// arena.flush();
+    /// while Arc::strong_count(&value) > 1 {
+    ///     epoch_arena::pin().flush();
+    /// }
+    /// assert_eq!(arena.stats().pending_reclamation, 0);
+    /// ```
+    pub fn flush(&self) {
+        self.inner().flush_retired();
+    }
+
+    /// Values in the arena.
+    ///
+    /// Exact when no other thread inserts or removes at the same time; otherwise a count
+    /// the arena had recently.
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// let a = arena.insert(1);
+    /// arena.insert(2);
+    /// arena.remove(a);
+    /// assert_eq!(arena.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.inner().anchor.counters.sum().0
+    }
+
+    /// Whether the arena holds no values (see [`len`](Arena::len)).
+    ///
+    /// ```
+    /// let arena: epoch_arena::Arena<u8> = Default::default();
+    /// assert!(arena.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Slots in allocated chunks.
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// arena.insert(0);
+    /// assert!(arena.capacity() >= 1);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.inner().dir.footprint().1
+    }
+
+    /// The cap on slots this arena was built with (see [`Builder::max_slots`]).
+    ///
+    /// ```
+    /// assert_eq!(epoch_arena::Arena::<u8>::new().max_slots(), epoch_arena::MAX_SLOTS);
+    /// ```
+    pub fn max_slots(&self) -> u32 {
+        self.inner().anchor.pool.max_slots() as u32
+    }
+
+    /// Every live value with its key, in index order.
+    ///
+    /// Concurrent insertions and removals are allowed: the iterator yields every value that
+    /// is live for the whole iteration, and may or may not yield values inserted or removed
+    /// meanwhile. Each yielded `&T` is valid for the guard's life.
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// for i in 0..3 {
+    ///     arena.insert(i);
+    /// }
+    /// let guard = epoch_arena::pin();
+    /// let sum: i32 = arena.iter(&guard).map(|(_, v)| v).sum();
+    /// assert_eq!(sum, 3);
+    /// ```
+    pub fn iter<'g>(&'g self, guard: &'g Guard) -> Iter<'g, T> {
+        Iter::new(&self.inner().dir, self.inner().high_water(), guard)
+    }
+
+    /// A per-thread fast path for insertions and removals.
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// let mut handle = arena.handle();
+    /// let key = handle.insert(5);
+    /// assert!(handle.remove(key));
+    /// ```
+    pub fn handle(&self) -> Handle<'_, T> {
+        Handle::new(self)
+    }
+
+    /// Sizes and memory: live values, slots, chunks, bytes, pending reclamation.
+    pub fn stats(&self) -> Stats {
+        let (live, pending_reclamation) = self.inner().anchor.counters.sum();
+        let (chunks, slots, bytes_reserved) = self.inner().dir.footprint();
+        Stats {
+            live,
+            slots,
+            high_water: self.inner().high_water() as usize,
+            chunks,
+            bytes_reserved,
+            pending_reclamation,
+            mark_bytes: self.inner().collector.mark_bytes(),
+        }
+    }
+}
+
+/// The panic of `insert` and `insert_with` when the key space is full.
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn panic_key_space_full(max_slots: u32) -> ! {
+    panic!("epoch-arena: the key space is full ({max_slots} slots); use try_insert to handle this")
+}
+
+impl<T: fmt::Debug + Send + Sync> fmt::Debug for Arena<T> {
+    /// Prints the live entries as a map from key to value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let guard = crate::pin();
+        f.debug_map().entries(self.iter(&guard)).finish()
+    }
+}
+
+impl<'a, T: Send + Sync> IntoIterator for &'a mut Arena<T> {
+    type Item = (Key, &'a mut T);
+    type IntoIter = IterMut<'a, T>;
+    fn into_iter(self) -> IterMut<'a, T> {
+        self.iter_mut()
+    }
+}

@@ -1,0 +1,92 @@
+//! The registry of persistent roots that the collector scans ([`Root`](crate::Root) is the
+//! handle to one entry).
+//!
+//! # Protocol
+//!
+//! The registry is a push-only list of cells (`sync/list.rs`), each holding one key's bits
+//! (0 = free cell). [`Arena::root`](crate::Arena::root) claims a free cell with a CAS (or
+//! pushes a new one), then *shades* the key; dropping the `Root` stores 0. Cells are freed
+//! only with the arena.
+//!
+//! A collection scans the cells after it has switched to marking. Claiming a cell (a
+//! `SeqCst` CAS) and then reading the phase (`SeqCst`) on one side, and switching the phase
+//! (`SeqCst`) and then reading the cells (`SeqCst`) on the other, is the store-buffering
+//! pattern with every access sequentially consistent: at least one side sees the other. So
+//! a root made while a collection starts is either found by the scan or shaded by `root`.
+
+use super::Core;
+use crate::key::Key;
+use crate::sync::list::PushList;
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+
+/// The roots of one arena.
+pub(crate) struct RootList {
+    /// Cells holding a key's bits, or 0 when free.
+    cells: PushList<AtomicU64>,
+    /// Cells currently free: a hint that lets `claim` skip the scan when there are none.
+    free: AtomicUsize,
+}
+
+impl RootList {
+    pub(crate) fn new() -> Self {
+        RootList {
+            cells: PushList::new(),
+            free: AtomicUsize::new(0),
+        }
+    }
+
+    fn cells(&self) -> impl Iterator<Item = &AtomicU64> {
+        // SeqCst: the collector's scan is one side of the store-buffering pattern in the
+        // module docs; it also acquires the cells published by `claim`.
+        self.cells.iter(Ordering::SeqCst)
+    }
+
+    /// Registers `key`; returns its cell.
+    pub(crate) fn claim(&self, key: Key) -> &AtomicU64 {
+        let bits = key.to_bits();
+        if self.free.load(Ordering::Relaxed) > 0 {
+            for cell in self.cells() {
+                if cell.load(Ordering::Relaxed) == 0
+                    && cell
+                        .compare_exchange(0, bits, Ordering::SeqCst, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    self.free.fetch_sub(1, Ordering::Relaxed);
+                    return cell;
+                }
+            }
+        }
+        // SeqCst: this is the cell's first store of `bits` becoming visible (see the module
+        // docs); it also releases the cell to `cells`.
+        self.cells.push(AtomicU64::new(bits), Ordering::SeqCst)
+    }
+
+    /// Frees a cell.
+    pub(crate) fn release(&self, cell: &AtomicU64) {
+        cell.store(0, Ordering::Release);
+        self.free.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every registered key.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = Key> + '_ {
+        self.cells()
+            .filter_map(|cell| Key::from_bits(cell.load(Ordering::SeqCst)))
+    }
+}
+
+impl<T> Core<T> {
+    /// Registers `key` as a root and shades it: [`Root::new`](crate::Root). Returns the cell
+    /// to give back with [`unroot`](Core::unroot).
+    pub(crate) fn root(&self, key: Key) -> &AtomicU64 {
+        let cell = self.collector.roots.claim(key);
+        // A collection that is already marking may have scanned the registry before our
+        // cell was filled: shade the key too (see the module docs).
+        self.shade_seqcst(key);
+        cell
+    }
+
+    /// Unregisters a root registered by [`root`](Core::root).
+    pub(crate) fn unroot(&self, cell: &AtomicU64) {
+        self.collector.roots.release(cell);
+    }
+}
