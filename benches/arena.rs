@@ -1,7 +1,7 @@
 //! epoch-arena against the crates a user would pick instead, one criterion group per
 //! workload with every contender side by side (so ratios come from one run).
 //!
-//! Run: `cargo bench --bench arena`, then `python3 benches/report.py` for the tables and
+//! Run: `cargo bench -p benches --bench arena`, then `python3 benches/report.py` for the tables and
 //! the target checks. Every group reports `Throughput::Elements`, so ns per operation is
 //! the per-iteration time divided by the element count.
 //!
@@ -32,19 +32,27 @@
 //! are part of what they measure, and whether glibc hands freed memory back to the kernel
 //! between iterations decides how many there are. To measure the insertion paths alone,
 //! keep freed memory in the heap:
-//! `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296 cargo bench --bench arena`
+//! `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296 cargo bench -p benches --bench arena`
 //! (buffers above 32 MiB are still mmapped: slotmap's and sharded-slab's growth).
+//!
+//! Each workload's timing loop is written once, generic over the contender traits of
+//! `testkit::contender` (which lists the calls each contender makes), and each group runs
+//! it for every contender in turn.
 
 use criterion::measurement::WallTime;
 use criterion::{
-    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode,
+    criterion_group, criterion_main, Bencher, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode,
     Throughput,
 };
-use epoch_arena::{pin, Arena, Key};
 use std::hint::black_box;
-use std::sync::{Barrier, Mutex, RwLock};
+use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
+use testkit::contender::{
+    Boxcar, Bumpalo, ConcurrentSlotMap, Contender, EpochArena, EpochArenaHandle, Get, Insert,
+    MutexSlotMap, Remove, RwLockSlotMap, ShardedSlab, VecIndex,
+};
+use testkit::Rng;
 
 /// The 32-byte value stored everywhere.
 type V = [u64; 4];
@@ -60,23 +68,14 @@ fn fold(v: &V) -> u64 {
     v[0] ^ v[3]
 }
 
-#[path = "common/rng.rs"]
-mod rng;
-use rng::Rng;
-
-/// Capacity for concurrent-slotmap (it reserves address space for all of it up front).
-const CSM_CAP: u32 = 1 << 21;
-
-type Csm = concurrent_slotmap::SlotMap<concurrent_slotmap::SlotId, V>;
-type Sm = slotmap::SlotMap<slotmap::DefaultKey, V>;
-type Slab = sharded_slab::Slab<V>;
+type Group<'a> = BenchmarkGroup<'a, WallTime>;
 
 fn config_group<'a>(
     c: &'a mut Criterion,
     name: &str,
     elements: u64,
     measure_secs: u64,
-) -> BenchmarkGroup<'a, WallTime> {
+) -> Group<'a> {
     let mut g = c.benchmark_group(name);
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(1))
@@ -86,9 +85,29 @@ fn config_group<'a>(
     g
 }
 
+/// Benchmarks `routine` as contender `name` of the group: `"crate"`, or `"crate/variant"`
+/// (function `crate`, parameter `variant`, as `benches/report.py` reads them).
+fn bench(g: &mut Group<'_>, name: &str, routine: impl FnMut(&mut Bencher<'_>)) {
+    match name.split_once('/') {
+        Some((function, variant)) => g.bench_function(BenchmarkId::new(function, variant), routine),
+        None => g.bench_function(name, routine),
+    };
+}
+
+/// Lazily built state for one contender: built on first use, so a filtered-out benchmark
+/// costs nothing, and dropped when the contender is done.
+fn lazy<S>(slot: &mut Option<S>, build: impl FnOnce() -> S) -> &mut S {
+    slot.get_or_insert_with(build)
+}
+
+// ---------------------------------------------------------------------------------------
+// insert_1m
+
+const INSERT_N: u64 = 1_000_000;
+
 /// Runs `run` once per iteration on a fresh container from `make`; only `run` is timed,
 /// the container is made before and dropped after.
-fn time_fresh<C>(iters: u64, make: impl Fn() -> C, mut run: impl FnMut(&C)) -> Duration {
+fn time_fresh<T>(iters: u64, make: impl Fn() -> T, mut run: impl FnMut(&T)) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
         let container = make();
@@ -100,98 +119,30 @@ fn time_fresh<C>(iters: u64, make: impl Fn() -> C, mut run: impl FnMut(&C)) -> D
     total
 }
 
-// ---------------------------------------------------------------------------------------
-// insert_1m
-
-const INSERT_N: u64 = 1_000_000;
+/// `INSERT_N` insertions through one writer (made inside the timed region).
+fn bench_insert_1m<C: Insert<V>>(g: &mut Group<'_>, name: &str) {
+    bench(g, name, |b| {
+        b.iter_custom(|iters| {
+            time_fresh(iters, C::new, |container| {
+                let mut writer = C::writer(container);
+                for i in 0..INSERT_N {
+                    black_box(C::insert(&mut writer, val(i)));
+                }
+            })
+        })
+    });
+}
 
 fn insert_1m(c: &mut Criterion) {
     let mut g = config_group(c, "insert_1m", INSERT_N, 4);
-    g.bench_function(BenchmarkId::new("epoch-arena", "handle"), |b| {
-        b.iter_custom(|iters| {
-            time_fresh(iters, Arena::<V>::new, |arena| {
-                let mut handle = arena.handle();
-                for i in 0..INSERT_N {
-                    black_box(handle.insert(val(i)));
-                }
-            })
-        })
-    });
-    g.bench_function(BenchmarkId::new("epoch-arena", "arena"), |b| {
-        b.iter_custom(|iters| {
-            time_fresh(iters, Arena::<V>::new, |arena| {
-                for i in 0..INSERT_N {
-                    black_box(arena.insert(val(i)));
-                }
-            })
-        })
-    });
-    g.bench_function("sharded-slab", |b| {
-        b.iter_custom(|iters| {
-            time_fresh(iters, Slab::new, |slab| {
-                for i in 0..INSERT_N {
-                    black_box(slab.insert(val(i)).unwrap());
-                }
-            })
-        })
-    });
-    g.bench_function("concurrent-slotmap", |b| {
-        b.iter_custom(|iters| {
-            time_fresh(
-                iters,
-                || Csm::new(CSM_CAP),
-                |map| {
-                    for i in 0..INSERT_N {
-                        black_box(map.insert(val(i), &map.pin()));
-                    }
-                },
-            )
-        })
-    });
-    g.bench_function("mutex-slotmap", |b| {
-        b.iter_custom(|iters| {
-            time_fresh(
-                iters,
-                || Mutex::new(Sm::new()),
-                |map| {
-                    for i in 0..INSERT_N {
-                        black_box(map.lock().unwrap().insert(val(i)));
-                    }
-                },
-            )
-        })
-    });
-    g.bench_function("rwlock-slotmap", |b| {
-        b.iter_custom(|iters| {
-            time_fresh(
-                iters,
-                || RwLock::new(Sm::new()),
-                |map| {
-                    for i in 0..INSERT_N {
-                        black_box(map.write().unwrap().insert(val(i)));
-                    }
-                },
-            )
-        })
-    });
-    g.bench_function("boxcar", |b| {
-        b.iter_custom(|iters| {
-            time_fresh(iters, boxcar::Vec::<V>::new, |vec| {
-                for i in 0..INSERT_N {
-                    black_box(vec.push(val(i)));
-                }
-            })
-        })
-    });
-    g.bench_function("bumpalo", |b| {
-        b.iter_custom(|iters| {
-            time_fresh(iters, bumpalo::Bump::new, |bump| {
-                for i in 0..INSERT_N {
-                    black_box(bump.alloc(val(i)));
-                }
-            })
-        })
-    });
+    bench_insert_1m::<EpochArenaHandle>(&mut g, "epoch-arena/handle");
+    bench_insert_1m::<EpochArena>(&mut g, "epoch-arena/arena");
+    bench_insert_1m::<ShardedSlab>(&mut g, "sharded-slab");
+    bench_insert_1m::<ConcurrentSlotMap>(&mut g, "concurrent-slotmap");
+    bench_insert_1m::<MutexSlotMap>(&mut g, "mutex-slotmap");
+    bench_insert_1m::<RwLockSlotMap>(&mut g, "rwlock-slotmap");
+    bench_insert_1m::<Boxcar>(&mut g, "boxcar");
+    bench_insert_1m::<Bumpalo>(&mut g, "bumpalo");
     g.finish();
 }
 
@@ -202,26 +153,15 @@ const GET_LIVE: usize = 1_000_000;
 const GET_LOOKUPS: usize = 1_000_000;
 const BATCH: usize = 256;
 
-/// Positions (into the insertion order) of the keys to look up, the same for everyone.
-fn lookup_positions() -> Vec<usize> {
+/// A container filled with `GET_LIVE` values, and the keys to look up: the same positions
+/// (into the insertion order) for everyone.
+fn lookups<C: Get<V>>() -> (C::Container, Vec<C::Key>) {
+    let (container, keys) = C::fill((0..GET_LIVE as u64).map(val));
     let mut rng = Rng::new(0x6E7);
-    (0..GET_LOOKUPS).map(|_| rng.below(GET_LIVE)).collect()
-}
-
-/// Fills a container with `GET_LIVE` values and returns it with the lookup sequence.
-fn get_setup<C, K: Copy>(make: impl FnOnce() -> C, insert: impl Fn(&C, V) -> K) -> (C, Vec<K>) {
-    let container = make();
-    let keys: Vec<K> = (0..GET_LIVE as u64)
-        .map(|i| insert(&container, val(i)))
+    let lookups = (0..GET_LOOKUPS)
+        .map(|_| keys[rng.below(GET_LIVE)])
         .collect();
-    let lookups = lookup_positions().into_iter().map(|p| keys[p]).collect();
     (container, lookups)
-}
-
-/// Lazily built state for one contender: built on first use, so a filtered-out benchmark
-/// costs nothing.
-fn lazy<S>(slot: &mut Option<S>, build: impl FnOnce() -> S) -> &mut S {
-    slot.get_or_insert_with(build)
 }
 
 /// Times `iters` passes over the lookups, `per_pass` being one full pass.
@@ -233,224 +173,54 @@ fn time_passes(iters: u64, mut per_pass: impl FnMut() -> u64) -> Duration {
     start.elapsed()
 }
 
-fn epoch_get_state() -> (Arena<V>, Vec<Key>) {
-    get_setup(Arena::<V>::new, |a, v| a.insert(v))
-}
-
-fn slab_get_state() -> (Slab, Vec<usize>) {
-    get_setup(Slab::new, |s, v| s.insert(v).unwrap())
-}
-
-fn csm_get_state() -> (Csm, Vec<concurrent_slotmap::SlotId>) {
-    get_setup(|| Csm::new(CSM_CAP), |m, v| m.insert(v, &m.pin()))
-}
-
-fn mutex_get_state() -> (Mutex<Sm>, Vec<slotmap::DefaultKey>) {
-    get_setup(|| Mutex::new(Sm::new()), |m, v| m.lock().unwrap().insert(v))
-}
-
-fn rwlock_get_state() -> (RwLock<Sm>, Vec<slotmap::DefaultKey>) {
-    get_setup(
-        || RwLock::new(Sm::new()),
-        |m, v| m.write().unwrap().insert(v),
-    )
-}
-
-fn vec_get_state() -> (Vec<V>, Vec<usize>) {
-    let vec: Vec<V> = (0..GET_LIVE as u64).map(val).collect();
-    (vec, lookup_positions())
+/// Passes over the lookups with one reader (guard or lock) per `PER_READER` gets.
+fn bench_gets<C: Get<V>, const PER_READER: usize>(g: &mut Group<'_>, name: &str) {
+    let mut state = None;
+    bench(g, name, |b| {
+        let (container, look) = &*lazy(&mut state, lookups::<C>);
+        b.iter_custom(|iters| {
+            time_passes(iters, || {
+                let mut sum = 0u64;
+                if PER_READER == 1 {
+                    for &k in look.iter() {
+                        let reader = C::reader(container);
+                        sum = sum.wrapping_add(C::get(&reader, k, fold));
+                    }
+                } else {
+                    for batch in look.chunks(PER_READER) {
+                        let reader = C::reader(container);
+                        for &k in batch {
+                            sum = sum.wrapping_add(C::get(&reader, k, fold));
+                        }
+                    }
+                }
+                sum
+            })
+        })
+    });
 }
 
 fn get_pin_each(c: &mut Criterion) {
     let mut g = config_group(c, "get_pin_each", GET_LOOKUPS as u64, 3);
-    let mut st = None;
-    g.bench_function("epoch-arena", |b| {
-        let (arena, look) = &*lazy(&mut st, epoch_get_state);
-        b.iter_custom(|iters| {
-            time_passes(iters, || {
-                let mut sum = 0u64;
-                for &k in look.iter() {
-                    let guard = pin();
-                    sum = sum.wrapping_add(fold(arena.get(k, &guard).unwrap()));
-                }
-                sum
-            })
-        })
-    });
-    drop(st);
-    let mut st = None;
-    g.bench_function("sharded-slab", |b| {
-        let (slab, look) = &*lazy(&mut st, slab_get_state);
-        b.iter_custom(|iters| {
-            time_passes(iters, || {
-                let mut sum = 0u64;
-                for &k in look.iter() {
-                    sum = sum.wrapping_add(fold(&slab.get(k).unwrap()));
-                }
-                sum
-            })
-        })
-    });
-    drop(st);
-    let mut st = None;
-    g.bench_function("concurrent-slotmap", |b| {
-        let (map, look) = &*lazy(&mut st, csm_get_state);
-        b.iter_custom(|iters| {
-            time_passes(iters, || {
-                let mut sum = 0u64;
-                for &k in look.iter() {
-                    let guard = map.pin();
-                    sum = sum.wrapping_add(fold(map.get(k, &guard).unwrap()));
-                }
-                sum
-            })
-        })
-    });
-    drop(st);
-    let mut st = None;
-    g.bench_function("mutex-slotmap", |b| {
-        let (map, look) = &*lazy(&mut st, mutex_get_state);
-        b.iter_custom(|iters| {
-            time_passes(iters, || {
-                let mut sum = 0u64;
-                for &k in look.iter() {
-                    sum = sum.wrapping_add(fold(map.lock().unwrap().get(k).unwrap()));
-                }
-                sum
-            })
-        })
-    });
-    drop(st);
-    let mut st = None;
-    g.bench_function("rwlock-slotmap", |b| {
-        let (map, look) = &*lazy(&mut st, rwlock_get_state);
-        b.iter_custom(|iters| {
-            time_passes(iters, || {
-                let mut sum = 0u64;
-                for &k in look.iter() {
-                    sum = sum.wrapping_add(fold(map.read().unwrap().get(k).unwrap()));
-                }
-                sum
-            })
-        })
-    });
-    drop(st);
-    let mut st = None;
-    g.bench_function("vec-index", |b| {
-        let (vec, look) = &*lazy(&mut st, vec_get_state);
-        b.iter_custom(|iters| {
-            time_passes(iters, || {
-                let mut sum = 0u64;
-                for &i in look.iter() {
-                    sum = sum.wrapping_add(fold(&vec[i]));
-                }
-                sum
-            })
-        })
-    });
-    drop(st);
+    bench_gets::<EpochArena, 1>(&mut g, "epoch-arena");
+    bench_gets::<ShardedSlab, 1>(&mut g, "sharded-slab");
+    bench_gets::<ConcurrentSlotMap, 1>(&mut g, "concurrent-slotmap");
+    bench_gets::<MutexSlotMap, 1>(&mut g, "mutex-slotmap");
+    bench_gets::<RwLockSlotMap, 1>(&mut g, "rwlock-slotmap");
+    bench_gets::<VecIndex, 1>(&mut g, "vec-index");
     g.finish();
 }
 
 fn get_pin_256(c: &mut Criterion) {
     let mut g = config_group(c, "get_pin_256", GET_LOOKUPS as u64, 3);
-    let mut st = None;
-    g.bench_function("epoch-arena", |b| {
-        let (arena, look) = &*lazy(&mut st, epoch_get_state);
-        b.iter_custom(|iters| {
-            time_passes(iters, || {
-                let mut sum = 0u64;
-                for batch in look.chunks(BATCH) {
-                    let guard = pin();
-                    for &k in batch {
-                        sum = sum.wrapping_add(fold(arena.get(k, &guard).unwrap()));
-                    }
-                }
-                sum
-            })
-        })
-    });
-    drop(st);
-    let mut st = None;
+    bench_gets::<EpochArena, BATCH>(&mut g, "epoch-arena");
     // sharded-slab has no guard to share: every `get` takes and releases a reference.
-    g.bench_function("sharded-slab-unbatched", |b| {
-        let (slab, look) = &*lazy(&mut st, slab_get_state);
-        b.iter_custom(|iters| {
-            time_passes(iters, || {
-                let mut sum = 0u64;
-                for &k in look.iter() {
-                    sum = sum.wrapping_add(fold(&slab.get(k).unwrap()));
-                }
-                sum
-            })
-        })
-    });
-    drop(st);
-    let mut st = None;
-    g.bench_function("concurrent-slotmap", |b| {
-        let (map, look) = &*lazy(&mut st, csm_get_state);
-        b.iter_custom(|iters| {
-            time_passes(iters, || {
-                let mut sum = 0u64;
-                for batch in look.chunks(BATCH) {
-                    let guard = map.pin();
-                    for &k in batch {
-                        sum = sum.wrapping_add(fold(map.get(k, &guard).unwrap()));
-                    }
-                }
-                sum
-            })
-        })
-    });
-    drop(st);
-    let mut st = None;
-    g.bench_function("mutex-slotmap", |b| {
-        let (map, look) = &*lazy(&mut st, mutex_get_state);
-        b.iter_custom(|iters| {
-            time_passes(iters, || {
-                let mut sum = 0u64;
-                for batch in look.chunks(BATCH) {
-                    let map = map.lock().unwrap();
-                    for &k in batch {
-                        sum = sum.wrapping_add(fold(map.get(k).unwrap()));
-                    }
-                }
-                sum
-            })
-        })
-    });
-    drop(st);
-    let mut st = None;
-    g.bench_function("rwlock-slotmap", |b| {
-        let (map, look) = &*lazy(&mut st, rwlock_get_state);
-        b.iter_custom(|iters| {
-            time_passes(iters, || {
-                let mut sum = 0u64;
-                for batch in look.chunks(BATCH) {
-                    let map = map.read().unwrap();
-                    for &k in batch {
-                        sum = sum.wrapping_add(fold(map.get(k).unwrap()));
-                    }
-                }
-                sum
-            })
-        })
-    });
-    drop(st);
-    let mut st = None;
-    g.bench_function("vec-index", |b| {
-        let (vec, look) = &*lazy(&mut st, vec_get_state);
-        b.iter_custom(|iters| {
-            time_passes(iters, || {
-                let mut sum = 0u64;
-                for &i in look.iter() {
-                    sum = sum.wrapping_add(fold(&vec[i]));
-                }
-                sum
-            })
-        })
-    });
-    drop(st);
+    bench_gets::<ShardedSlab, 1>(&mut g, "sharded-slab-unbatched");
+    bench_gets::<ConcurrentSlotMap, BATCH>(&mut g, "concurrent-slotmap");
+    bench_gets::<MutexSlotMap, BATCH>(&mut g, "mutex-slotmap");
+    bench_gets::<RwLockSlotMap, BATCH>(&mut g, "rwlock-slotmap");
+    // A `Vec` has no reader either: the same flat loop as in `get_pin_each`.
+    bench_gets::<VecIndex, 1>(&mut g, "vec-index");
     g.finish();
 }
 
@@ -462,18 +232,16 @@ const CHURN_OPS: u64 = 100_000;
 
 /// A container at `CHURN_LIVE` live values, the keys, and the generator driving the churn.
 /// Kept across iterations, so the container is in steady state after the first.
-struct Churn<C, K> {
-    container: C,
-    live: Vec<K>,
+struct Churn<C: Contender<V>> {
+    container: C::Container,
+    live: Vec<C::Key>,
     rng: Rng,
     next: u64,
 }
 
-impl<C, K> Churn<C, K> {
-    fn new(container: C, insert: impl Fn(&C, V) -> K) -> Self {
-        let live = (0..CHURN_LIVE as u64)
-            .map(|i| insert(&container, val(i)))
-            .collect();
+impl<C: Remove<V>> Churn<C> {
+    fn new() -> Self {
+        let (container, live) = C::fill((0..CHURN_LIVE as u64).map(val));
         Churn {
             container,
             live,
@@ -482,134 +250,39 @@ impl<C, K> Churn<C, K> {
         }
     }
 
-    /// Times `iters × CHURN_OPS` replacements: `ctx` makes a per-call context from the
-    /// container (a `Handle`, or the container itself), `replace(ctx, old, value) -> new`.
-    fn run<'c, H>(
-        &'c mut self,
-        iters: u64,
-        ctx: impl FnOnce(&'c C) -> H,
-        mut replace: impl FnMut(&mut H, K, V) -> K,
-    ) -> Duration
-    where
-        K: Copy,
-    {
-        let mut h = ctx(&self.container);
+    /// Times `iters × CHURN_OPS` replacements through one writer (made before the clock
+    /// starts).
+    fn run(&mut self, iters: u64) -> Duration {
+        let mut writer = C::writer(&self.container);
         let start = Instant::now();
         for _ in 0..iters * CHURN_OPS {
             let i = self.rng.below(self.live.len());
             let v = val(self.next);
             self.next += 1;
-            self.live[i] = replace(&mut h, self.live[i], v);
+            self.live[i] = C::replace(&mut writer, self.live[i], v);
         }
         let elapsed = start.elapsed();
-        drop(h);
+        drop(writer);
         elapsed
     }
 }
 
+fn bench_churn<C: Remove<V>>(g: &mut Group<'_>, name: &str) {
+    let mut state = None;
+    bench(g, name, |b| {
+        let churn = lazy(&mut state, Churn::<C>::new);
+        b.iter_custom(|iters| churn.run(iters))
+    });
+}
+
 fn churn(c: &mut Criterion) {
     let mut g = config_group(c, "churn", CHURN_OPS, 4);
-    let mut st = None;
-    g.bench_function(BenchmarkId::new("epoch-arena", "handle"), |b| {
-        let st = lazy(&mut st, || {
-            Churn::new(Arena::<V>::new(), |a, v| a.insert(v))
-        });
-        b.iter_custom(|iters| {
-            st.run(iters, Arena::handle, |handle, old, v| {
-                assert!(handle.remove(old));
-                handle.insert(v)
-            })
-        })
-    });
-    drop(st);
-    let mut st = None;
-    g.bench_function(BenchmarkId::new("epoch-arena", "arena"), |b| {
-        let st = lazy(&mut st, || {
-            Churn::new(Arena::<V>::new(), |a, v| a.insert(v))
-        });
-        b.iter_custom(|iters| {
-            st.run(
-                iters,
-                |c| c,
-                |arena, old, v| {
-                    assert!(arena.remove(old));
-                    arena.insert(v)
-                },
-            )
-        })
-    });
-    drop(st);
-    let mut st = None;
-    g.bench_function("sharded-slab", |b| {
-        let st = lazy(&mut st, || {
-            Churn::new(Slab::new(), |s, v| s.insert(v).unwrap())
-        });
-        b.iter_custom(|iters| {
-            st.run(
-                iters,
-                |c| c,
-                |slab, old, v| {
-                    assert!(slab.remove(old));
-                    slab.insert(v).unwrap()
-                },
-            )
-        })
-    });
-    drop(st);
-    let mut st = None;
-    g.bench_function("concurrent-slotmap", |b| {
-        let st = lazy(&mut st, || {
-            Churn::new(Csm::new(CSM_CAP), |m, v| m.insert(v, &m.pin()))
-        });
-        b.iter_custom(|iters| {
-            st.run(
-                iters,
-                |c| c,
-                |map, old, v| {
-                    let guard = map.pin();
-                    assert!(map.remove(old, &guard).is_some());
-                    map.insert(v, &guard)
-                },
-            )
-        })
-    });
-    drop(st);
-    let mut st = None;
-    g.bench_function("mutex-slotmap", |b| {
-        let st = lazy(&mut st, || {
-            Churn::new(Mutex::new(Sm::new()), |m, v| m.lock().unwrap().insert(v))
-        });
-        b.iter_custom(|iters| {
-            st.run(
-                iters,
-                |c| c,
-                |map, old, v| {
-                    let mut map = map.lock().unwrap();
-                    assert!(map.remove(old).is_some());
-                    map.insert(v)
-                },
-            )
-        })
-    });
-    drop(st);
-    let mut st = None;
-    g.bench_function("rwlock-slotmap", |b| {
-        let st = lazy(&mut st, || {
-            Churn::new(RwLock::new(Sm::new()), |m, v| m.write().unwrap().insert(v))
-        });
-        b.iter_custom(|iters| {
-            st.run(
-                iters,
-                |c| c,
-                |map, old, v| {
-                    let mut map = map.write().unwrap();
-                    assert!(map.remove(old).is_some());
-                    map.insert(v)
-                },
-            )
-        })
-    });
-    drop(st);
+    bench_churn::<EpochArenaHandle>(&mut g, "epoch-arena/handle");
+    bench_churn::<EpochArena>(&mut g, "epoch-arena/arena");
+    bench_churn::<ShardedSlab>(&mut g, "sharded-slab");
+    bench_churn::<ConcurrentSlotMap>(&mut g, "concurrent-slotmap");
+    bench_churn::<MutexSlotMap>(&mut g, "mutex-slotmap");
+    bench_churn::<RwLockSlotMap>(&mut g, "rwlock-slotmap");
     g.finish();
 }
 
@@ -647,35 +320,34 @@ fn two_threads<C: Sync>(container: &C, body: impl Fn(&C, usize, &dyn Fn()) + Syn
     })
 }
 
-/// `iters` runs of `body` on two threads, each on a fresh container.
-fn time_two_threads<C: Sync>(
-    iters: u64,
-    make: impl Fn() -> C,
-    body: impl Fn(&C, usize, &dyn Fn()) + Sync,
-) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let container = make();
-        total += two_threads(&container, &body);
-        drop(container);
-    }
-    total
+/// Benchmarks `body` on two threads, each iteration on a fresh container.
+fn bench_two_threads<C: Insert<V>>(
+    g: &mut Group<'_>,
+    name: &str,
+    body: impl Fn(&C::Container, usize, &dyn Fn()) + Sync,
+) where
+    C::Container: Sync,
+{
+    bench(g, name, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let container = C::new();
+                total += two_threads(&container, &body);
+                drop(container);
+            }
+            total
+        })
+    });
 }
 
-/// One thread's part of `mixed_2t`, over whatever container. `h` is the thread's context
-/// (its `Handle`, or the container); `gets` does 16 reads under one guard or lock, `insert`
-/// and `remove` one op each.
-fn mixed_thread<H, K: Copy>(
-    t: usize,
-    ready: &dyn Fn(),
-    mut h: H,
-    mut insert: impl FnMut(&mut H, V) -> K,
-    mut remove: impl FnMut(&mut H, K),
-    mut gets: impl FnMut(&mut H, &[K; 16]) -> u64,
-) {
+/// One thread's part of `mixed_2t`: its writer, its own keys, 16 gets under one reader,
+/// then 2 × (insert, remove a random key of its own).
+fn mixed_thread<C: Remove<V> + Get<V>>(container: &C::Container, t: usize, ready: &dyn Fn()) {
+    let mut writer = C::writer(container);
     let base = (t as u64) << 40;
-    let mut keys: Vec<K> = (0..MIXED_PRELOAD as u64)
-        .map(|i| insert(&mut h, val(base + i)))
+    let mut keys: Vec<C::Key> = (0..MIXED_PRELOAD as u64)
+        .map(|i| C::insert(&mut writer, val(base + i)))
         .collect();
     let mut next = base + MIXED_PRELOAD as u64;
     let mut rng = Rng::new(0x3141 + t as u64);
@@ -686,204 +358,62 @@ fn mixed_thread<H, K: Copy>(
         for k in batch.iter_mut() {
             *k = keys[rng.below(keys.len())];
         }
-        sum = sum.wrapping_add(gets(&mut h, &batch));
+        sum = sum.wrapping_add({
+            let reader = C::reader(container);
+            batch
+                .iter()
+                .map(|&k| C::get(&reader, k, fold))
+                .fold(0, u64::wrapping_add)
+        });
         for _ in 0..2 {
-            keys.push(insert(&mut h, val(next)));
+            keys.push(C::insert(&mut writer, val(next)));
             next += 1;
             let old = keys.swap_remove(rng.below(keys.len()));
-            remove(&mut h, old);
+            C::remove(&mut writer, old);
         }
     }
     black_box(sum);
 }
 
+fn bench_mixed_2t<C: Remove<V> + Get<V>>(g: &mut Group<'_>, name: &str)
+where
+    C::Container: Sync,
+{
+    bench_two_threads::<C>(g, name, mixed_thread::<C>);
+}
+
 fn mixed_2t(c: &mut Criterion) {
     let mut g = config_group(c, "mixed_2t", MIXED_OPS_PER_THREAD * THREADS as u64, 4);
-    g.bench_function("epoch-arena", |b| {
-        b.iter_custom(|iters| {
-            time_two_threads(iters, Arena::<V>::new, |arena, t, ready| {
-                mixed_thread(
-                    t,
-                    ready,
-                    arena.handle(),
-                    |h, v| h.insert(v),
-                    |h, k| assert!(h.remove(k)),
-                    |_, ks| {
-                        let guard = pin();
-                        ks.iter()
-                            .map(|&k| fold(arena.get(k, &guard).unwrap()))
-                            .fold(0, u64::wrapping_add)
-                    },
-                );
-            })
-        })
-    });
-    g.bench_function("sharded-slab", |b| {
-        b.iter_custom(|iters| {
-            time_two_threads(iters, Slab::new, |slab, t, ready| {
-                mixed_thread(
-                    t,
-                    ready,
-                    slab,
-                    |s, v| s.insert(v).unwrap(),
-                    |s, k| assert!(s.remove(k)),
-                    |s, ks| {
-                        ks.iter()
-                            .map(|&k| fold(&s.get(k).unwrap()))
-                            .fold(0, u64::wrapping_add)
-                    },
-                );
-            })
-        })
-    });
-    g.bench_function("concurrent-slotmap", |b| {
-        b.iter_custom(|iters| {
-            time_two_threads(
-                iters,
-                || Csm::new(CSM_CAP),
-                |map, t, ready| {
-                    mixed_thread(
-                        t,
-                        ready,
-                        map,
-                        |m, v| m.insert(v, &m.pin()),
-                        |m, k| assert!(m.remove(k, &m.pin()).is_some()),
-                        |m, ks| {
-                            let guard = m.pin();
-                            ks.iter()
-                                .map(|&k| fold(m.get(k, &guard).unwrap()))
-                                .fold(0, u64::wrapping_add)
-                        },
-                    );
-                },
-            )
-        })
-    });
-    g.bench_function("mutex-slotmap", |b| {
-        b.iter_custom(|iters| {
-            time_two_threads(
-                iters,
-                || Mutex::new(Sm::new()),
-                |map, t, ready| {
-                    mixed_thread(
-                        t,
-                        ready,
-                        map,
-                        |m, v| m.lock().unwrap().insert(v),
-                        |m, k| assert!(m.lock().unwrap().remove(k).is_some()),
-                        |m, ks| {
-                            let m = m.lock().unwrap();
-                            ks.iter()
-                                .map(|&k| fold(m.get(k).unwrap()))
-                                .fold(0, u64::wrapping_add)
-                        },
-                    );
-                },
-            )
-        })
-    });
-    g.bench_function("rwlock-slotmap", |b| {
-        b.iter_custom(|iters| {
-            time_two_threads(
-                iters,
-                || RwLock::new(Sm::new()),
-                |map, t, ready| {
-                    mixed_thread(
-                        t,
-                        ready,
-                        map,
-                        |m, v| m.write().unwrap().insert(v),
-                        |m, k| assert!(m.write().unwrap().remove(k).is_some()),
-                        |m, ks| {
-                            let m = m.read().unwrap();
-                            ks.iter()
-                                .map(|&k| fold(m.get(k).unwrap()))
-                                .fold(0, u64::wrapping_add)
-                        },
-                    );
-                },
-            )
-        })
-    });
+    bench_mixed_2t::<EpochArenaHandle>(&mut g, "epoch-arena");
+    bench_mixed_2t::<ShardedSlab>(&mut g, "sharded-slab");
+    bench_mixed_2t::<ConcurrentSlotMap>(&mut g, "concurrent-slotmap");
+    bench_mixed_2t::<MutexSlotMap>(&mut g, "mutex-slotmap");
+    bench_mixed_2t::<RwLockSlotMap>(&mut g, "rwlock-slotmap");
     g.finish();
+}
+
+/// Each thread: its writer, then (after the barrier) `INSERT_2T_PER_THREAD` insertions.
+fn bench_insert_2t<C: Insert<V>>(g: &mut Group<'_>, name: &str)
+where
+    C::Container: Sync,
+{
+    bench_two_threads::<C>(g, name, |container, _, ready| {
+        let mut writer = C::writer(container);
+        ready();
+        for i in 0..INSERT_2T_PER_THREAD {
+            black_box(C::insert(&mut writer, val(i)));
+        }
+    });
 }
 
 fn insert_2t(c: &mut Criterion) {
     let mut g = config_group(c, "insert_2t", INSERT_2T_PER_THREAD * THREADS as u64, 4);
-    let n = INSERT_2T_PER_THREAD;
-    g.bench_function("epoch-arena", |b| {
-        b.iter_custom(|iters| {
-            time_two_threads(iters, Arena::<V>::new, |arena, _, ready| {
-                let mut handle = arena.handle();
-                ready();
-                for i in 0..n {
-                    black_box(handle.insert(val(i)));
-                }
-            })
-        })
-    });
-    g.bench_function("sharded-slab", |b| {
-        b.iter_custom(|iters| {
-            time_two_threads(iters, Slab::new, |slab, _, ready| {
-                ready();
-                for i in 0..n {
-                    black_box(slab.insert(val(i)).unwrap());
-                }
-            })
-        })
-    });
-    g.bench_function("concurrent-slotmap", |b| {
-        b.iter_custom(|iters| {
-            time_two_threads(
-                iters,
-                || Csm::new(CSM_CAP),
-                |map, _, ready| {
-                    ready();
-                    for i in 0..n {
-                        black_box(map.insert(val(i), &map.pin()));
-                    }
-                },
-            )
-        })
-    });
-    g.bench_function("mutex-slotmap", |b| {
-        b.iter_custom(|iters| {
-            time_two_threads(
-                iters,
-                || Mutex::new(Sm::new()),
-                |map, _, ready| {
-                    ready();
-                    for i in 0..n {
-                        black_box(map.lock().unwrap().insert(val(i)));
-                    }
-                },
-            )
-        })
-    });
-    g.bench_function("rwlock-slotmap", |b| {
-        b.iter_custom(|iters| {
-            time_two_threads(
-                iters,
-                || RwLock::new(Sm::new()),
-                |map, _, ready| {
-                    ready();
-                    for i in 0..n {
-                        black_box(map.write().unwrap().insert(val(i)));
-                    }
-                },
-            )
-        })
-    });
-    g.bench_function("boxcar", |b| {
-        b.iter_custom(|iters| {
-            time_two_threads(iters, boxcar::Vec::<V>::new, |vec, _, ready| {
-                ready();
-                for i in 0..n {
-                    black_box(vec.push(val(i)));
-                }
-            })
-        })
-    });
+    bench_insert_2t::<EpochArenaHandle>(&mut g, "epoch-arena");
+    bench_insert_2t::<ShardedSlab>(&mut g, "sharded-slab");
+    bench_insert_2t::<ConcurrentSlotMap>(&mut g, "concurrent-slotmap");
+    bench_insert_2t::<MutexSlotMap>(&mut g, "mutex-slotmap");
+    bench_insert_2t::<RwLockSlotMap>(&mut g, "rwlock-slotmap");
+    bench_insert_2t::<Boxcar>(&mut g, "boxcar");
     g.finish();
 }
 

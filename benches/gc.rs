@@ -1,7 +1,7 @@
 //! The collector against a plain single-threaded mark-and-sweep, and a reader's latency
 //! while collections run.
 //!
-//! Run: `cargo bench --bench gc`, then `python3 benches/report.py` for the tables and the
+//! Run: `cargo bench -p benches --bench gc`, then `python3 benches/report.py` for the tables and the
 //! target checks.
 //!
 //! The heap is a random tree: node 0 is the root, node `i`'s parent is uniform among nodes
@@ -48,7 +48,7 @@
 //! imposed by the collector would show up as slow gets with no involuntary switch, more
 //! often during collections than when idle.
 //!
-//! With `--test` (`cargo bench --bench gc -- --test`) every benchmark runs once and the
+//! With `--test` (`cargo bench -p benches --bench gc -- --test`) every benchmark runs once and the
 //! latency runs are short; nothing is written to the JSON files then.
 
 use criterion::measurement::WallTime;
@@ -62,13 +62,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use testkit::Rng;
 
 // ---------------------------------------------------------------------------------------
 // Shared pieces
-
-#[path = "common/rng.rs"]
-mod rng;
-use rng::Rng;
 
 const SEED: u64 = 0x0067_632d_7472_6565; // "gc-tree"
 
@@ -654,55 +651,34 @@ fn latency_summary(
         .map(|s| (s.wait_time + s.clear_time + s.mark_time + s.sweep_time).as_secs_f64() * 1e3)
         .collect();
     let (mark_ms, total_ms) = (median(&mut mark_ms), median(&mut total_ms));
+    let (gets, wall_s, max) = (lat.len(), wall.as_secs_f64(), lat[lat.len() - 1]);
+    let (p50, p90, p99, p999, p9999) = (p(0.5), p(0.9), p(0.99), p(0.999), p(0.9999));
+    let (over_1us, over_10us, over_100us, over_1ms) =
+        (over(1_000), over(10_000), over(100_000), over(1_000_000));
+    let Slow {
+        preempted,
+        blocked,
+        unexplained,
+        unexplained_max_ns,
+    } = slow;
     println!(
-        "gc_reader_latency/{name}: {} gets in {:.2} s, {collections} collections \
+        "gc_reader_latency/{name}: {gets} gets in {wall_s:.2} s, {collections} collections \
          (median {total_ms:.1} ms each, mark {mark_ms:.1} ms); per get (ns, incl. clock): \
-         mean {mean:.0}, p50 {}, p90 {}, p99 {}, p99.9 {}, p99.99 {}, max {}; \
-         >1us {}, >10us {}, >100us {}, >1ms {}; >{}us: {} preempted, {} blocked, \
-         {} with no context switch (max {} ns)",
-        lat.len(),
-        wall.as_secs_f64(),
-        p(0.5),
-        p(0.9),
-        p(0.99),
-        p(0.999),
-        p(0.9999),
-        lat[lat.len() - 1],
-        over(1_000),
-        over(10_000),
-        over(100_000),
-        over(1_000_000),
-        SLOW_NS / 1000,
-        slow.preempted,
-        slow.blocked,
-        slow.unexplained,
-        slow.unexplained_max_ns,
+         mean {mean:.0}, p50 {p50}, p90 {p90}, p99 {p99}, p99.9 {p999}, p99.99 {p9999}, \
+         max {max}; >1us {over_1us}, >10us {over_10us}, >100us {over_100us}, \
+         >1ms {over_1ms}; >{slow_us}us: {preempted} preempted, {blocked} blocked, \
+         {unexplained} with no context switch (max {unexplained_max_ns} ns)",
+        slow_us = SLOW_NS / 1000,
     );
+    let (collection_ms, mark_ms) = (num(total_ms, 2), num(mark_ms, 2));
     format!(
-        "{{\"gets\": {}, \"wall_s\": {:.3}, \"collections\": {collections}, \
-         \"collection_ms\": {}, \"mark_ms\": {}, \"mean_ns\": {mean:.1}, \
-         \"p50_ns\": {}, \"p90_ns\": {}, \"p99_ns\": {}, \"p999_ns\": {}, \"p9999_ns\": {}, \
-         \"max_ns\": {}, \"over_1us\": {}, \"over_10us\": {}, \"over_100us\": {}, \
-         \"over_1ms\": {}, \"slow_ns\": {SLOW_NS}, \"slow_preempted\": {}, \
-         \"slow_blocked\": {}, \"slow_unexplained\": {}, \"slow_unexplained_max_ns\": {}}}",
-        lat.len(),
-        wall.as_secs_f64(),
-        num(total_ms, 2),
-        num(mark_ms, 2),
-        p(0.5),
-        p(0.9),
-        p(0.99),
-        p(0.999),
-        p(0.9999),
-        lat[lat.len() - 1],
-        over(1_000),
-        over(10_000),
-        over(100_000),
-        over(1_000_000),
-        slow.preempted,
-        slow.blocked,
-        slow.unexplained,
-        slow.unexplained_max_ns,
+        "{{\"gets\": {gets}, \"wall_s\": {wall_s:.3}, \"collections\": {collections}, \
+         \"collection_ms\": {collection_ms}, \"mark_ms\": {mark_ms}, \"mean_ns\": {mean:.1}, \
+         \"p50_ns\": {p50}, \"p90_ns\": {p90}, \"p99_ns\": {p99}, \"p999_ns\": {p999}, \
+         \"p9999_ns\": {p9999}, \"max_ns\": {max}, \"over_1us\": {over_1us}, \
+         \"over_10us\": {over_10us}, \"over_100us\": {over_100us}, \"over_1ms\": {over_1ms}, \
+         \"slow_ns\": {SLOW_NS}, \"slow_preempted\": {preempted}, \"slow_blocked\": {blocked}, \
+         \"slow_unexplained\": {unexplained}, \"slow_unexplained_max_ns\": {unexplained_max_ns}}}"
     )
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Tables and target checks from the criterion results of `cargo bench --bench arena`,
-`cargo bench --bench gc` and `cargo bench --bench dom_build`.
+"""Tables and target checks from the criterion results of `cargo bench -p benches --bench arena`,
+`cargo bench -p benches --bench gc` and `cargo bench -p epoch-arena-dom --bench dom_build`.
 
 Usage:
     python3 benches/report.py [CRITERION_DIR] [--strict]
@@ -478,7 +478,7 @@ def main(argv: list[str]) -> int:
     if not root.is_dir():
         print(
             f"no criterion results in {root} "
-            "(run `cargo bench --bench arena` or `cargo bench --bench gc` first)"
+            "(run `cargo bench -p benches --bench arena` or `cargo bench -p benches --bench gc` first)"
         )
         return 1
 

@@ -1,11 +1,10 @@
 //! Behaviour of the public API, one thread.
 
-mod common;
-use common::{reclaim_until, DropLog, Tracked};
 use epoch_arena::{pin, Arena, Key};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use testkit::{reclaim_until, DropLog, Tracked};
 
 #[test]
 fn insert_get_remove_roundtrip() {

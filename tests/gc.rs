@@ -1,11 +1,9 @@
 //! Collection: reachable values survive, unreachable ones go, under concurrency too.
 
-mod common;
-
-use common::{DropLog, Tracked};
 use epoch_arena::{pin, Arena, CollectOptions, Key, Trace, Tracer};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use testkit::{DropLog, Tracked};
 
 /// A graph node: a name and edges, behind a lock so other threads can relink it.
 struct Node {
@@ -186,7 +184,7 @@ fn drop_accounting_is_exact() {
     });
     let stats = arena.collect_with([root], one());
     assert_eq!(stats.swept, 1000 - kept.len());
-    assert!(common::reclaim_until(&arena, || log.count() == 1000 - kept.len()));
+    assert!(testkit::reclaim_until(&arena, || log.count() == 1000 - kept.len()));
     let guard = pin();
     let mut live: Vec<u64> = arena
         .iter(&guard)
@@ -242,15 +240,18 @@ fn values_inserted_during_a_cycle_survive_it() {
     drop(unsafe { Box::from_raw(born_raw) });
 }
 
+/// A value holding keys whose `Trace` panics if its flag is set.
+struct Bomb(bool, Vec<Key>);
+
+impl Trace for Bomb {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        assert!(!self.0, "boom");
+        self.1.trace(tracer);
+    }
+}
+
 #[test]
 fn a_panicking_trace_aborts_the_cycle() {
-    struct Bomb(bool, Vec<Key>);
-    impl Trace for Bomb {
-        fn trace(&self, tracer: &mut Tracer<'_>) {
-            assert!(!self.0, "boom");
-            self.1.trace(tracer);
-        }
-    }
     let arena = Arena::new();
     let garbage = arena.insert(Bomb(false, vec![]));
     let bomb = arena.insert(Bomb(true, vec![]));
@@ -356,13 +357,6 @@ fn an_absurd_thread_count_collects_correctly() {
 
 #[test]
 fn a_panicking_trace_leaves_the_collector_idle() {
-    struct Bomb(bool, Vec<Key>);
-    impl Trace for Bomb {
-        fn trace(&self, tracer: &mut Tracer<'_>) {
-            assert!(!self.0, "boom");
-            self.1.trace(tracer);
-        }
-    }
     for opts in [one(), two()] {
         let arena = Arena::new();
         let bomb = arena.insert(Bomb(true, vec![]));
@@ -437,13 +431,8 @@ fn collection_concurrent_with_linking_writers_and_a_walking_reader() {
                 // This writer's nodes, each with the position of its parent in `mine`
                 // (always smaller: parents are older, so moves never make a cycle).
                 let mut mine: Vec<(Key, usize)> = vec![(root, 0)];
-                let mut rng = 0x2545_f491_4f6c_dd1du64 ^ w;
-                let mut next = move |n: usize| {
-                    rng ^= rng << 13;
-                    rng ^= rng >> 7;
-                    rng ^= rng << 17;
-                    (rng % n as u64) as usize
-                };
+                let mut rng = testkit::Rng::new(w);
+                let mut next = move |n: usize| rng.below(n);
                 for i in 1..=20_000u64 {
                     // Insert and link under one guard: until it is linked, the new key is
                     // held only here (see `Arena::shade`).

@@ -19,9 +19,6 @@
 //! On Linux, chunks of 4 MiB and more are mapped directly, not allocated, so the counts see
 //! the allocator-backed part of an arena (its smaller chunks and every other structure).
 
-mod common;
-
-use common::{reclaim_until, DropLog, Tracked};
 use epoch_arena::{pin, Arena, CollectOptions, Key, Root, Trace, Tracer};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -29,6 +26,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
+use testkit::{reclaim_until, DropLog, Tracked};
 
 /// Counts the live bytes allocated by measured threads.
 struct Counting;

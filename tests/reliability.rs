@@ -18,9 +18,6 @@
 //! tests need that no other thread of the process holds a guard, and the deadlock tests
 //! would otherwise stall every other test's reclamation when they fail.
 
-mod common;
-
-use common::{reclaim_until, DropLog, Tracked};
 use epoch_arena::{pin, Arena, Key, Trace, Tracer};
 use std::mem;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +25,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
+use testkit::{reclaim_until, DropLog, Tracked};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -348,6 +346,24 @@ fn assert_clear_restores_everything<T: Send + Sync>(
     }
     assert_eq!(arena.len(), max_slots);
     assert_len_matches_iteration(arena, what);
+}
+
+/// Found by the `ops` fuzz target: one insertion reserves slots past the first chunk (the
+/// thread cache takes a whole batch), and `clear()` used to rebuild the free list only from
+/// allocated chunks, losing the reserved slots whose chunk was never allocated.
+#[test]
+fn clear_keeps_reserved_slots_whose_chunk_was_never_allocated() {
+    let _serial = serial();
+    for max_slots in [33, 64, 100, 191] {
+        let mut arena = Arena::builder().max_slots(max_slots as u32).build();
+        arena.insert(0usize);
+        assert_clear_restores_everything(
+            &mut arena,
+            max_slots,
+            |i| i,
+            &format!("one insert into max_slots({max_slots})"),
+        );
+    }
 }
 
 #[test]

@@ -1,20 +1,12 @@
 //! Racing threads (more than cores) on shared keys, with drop counting.
 
-mod common;
-use common::{reclaim_until, DropLog, Tracked};
 use epoch_arena::{pin, Arena, Key};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use testkit::{reclaim_until, DropLog, Rng, Tracked};
 
 const THREADS: usize = if cfg!(miri) { 3 } else { 6 };
 const OPS: usize = if cfg!(miri) { 60 } else { 40_000 };
-
-fn xorshift(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
 
 /// Every thread inserts, reads and removes keys from a shared pool of published keys.
 /// Checks: values read are never torn and always the ones inserted under that key; of
@@ -43,7 +35,7 @@ fn racing_insert_get_remove_on_shared_keys() {
                 &log,
             );
             s.spawn(move || {
-                let mut rng = 0x2545_F491_4F6C_DD1Du64 ^ ((t as u64 + 1) * 0x9E37_79B9);
+                let mut rng = Rng::new(t as u64 + 1);
                 let mut handle = if t % 2 == 0 {
                     Some(arena.handle())
                 } else {
@@ -52,7 +44,7 @@ fn racing_insert_get_remove_on_shared_keys() {
                 let mut my_dead = Vec::new();
                 let mut guard = pin();
                 for op in 0..OPS {
-                    let r = xorshift(&mut rng);
+                    let r = rng.next();
                     let slot = &published[(r >> 8) as usize % published.len()];
                     match r % 10 {
                         0..=2 => {

@@ -1,10 +1,10 @@
 //! Building DOM trees with html5ever: the reference `markup5ever_rcdom::RcDom` against the
-//! `dom_builder` example's DOM in one shared `Arena<Node>`, on 1 thread and on all threads.
+//! `epoch-arena-dom`'s DOM in one shared `Arena<Node>`, on 1 thread and on all threads.
 //!
-//! Run: `cargo bench --bench dom_build`, then `python3 benches/report.py` for the table and
-//! the target checks.
+//! Run: `cargo bench -p epoch-arena-dom --bench dom_build`, then `python3 benches/report.py`
+//! for the table and the target checks.
 //!
-//! Every contender parses the example's embedded corpus (`examples/dom_builder/corpus.rs`:
+//! Every contender parses the crate's embedded corpus (`dom/src/corpus.rs`:
 //! 48 generated pages, about 3 MB) once per iteration, from `&str` with html5ever's default
 //! options, and frees what it built inside the timed iteration:
 //!
@@ -30,13 +30,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-#[path = "../examples/dom_builder/corpus.rs"]
-#[allow(dead_code)]
-mod corpus;
-#[path = "../examples/dom_builder/dom/mod.rs"]
-mod dom;
-
-use dom::{count_reachable, parse, Node};
+use epoch_arena_dom::{corpus, count_reachable, parse, Node};
 
 /// Threads for the parallel contenders: 2, the cores of the machine the targets are for.
 const THREADS: usize = 2;

@@ -1,7 +1,7 @@
 //! A deterministic generator of realistic HTML documents.
 //!
-//! The `dom_builder` example parses these documents when no input files are given, and the
-//! `dom_build` bench and the tests use them as a fixed workload. Each one is shaped like a
+//! The `epoch-arena-dom` program parses these documents when no input files are given, and
+//! the `dom_build` bench and the tests use them as a fixed workload. Each one is shaped like a
 //! real web page (a news story, a documentation page or a shop page), so an HTML5 tree
 //! builder goes through most of its code paths:
 //!

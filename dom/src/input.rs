@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// What loading found: the documents, and how many paths were skipped.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Loaded {
     /// Readable documents, in command-line order (directory contents in name order).
     pub docs: Vec<Doc>,

@@ -3,21 +3,17 @@
 //! kept documents serialize to the same HTML as before.
 //!
 //! ```text
-//! cargo run --release --example dom_builder -- [FILES or DIRS...] [--threads N]
+//! cargo run --release -p epoch-arena-dom -- [FILES or DIRS...] [--threads N]
 //!     [--repeat N] [--keep N] [--collect-while-building]
 //! ```
 //!
 //! With no files it parses an embedded, deterministic corpus (`corpus.rs`, about 3 MB of
-//! generated pages). The DOM itself is in `dom/`; `tests/dom_builder.rs` and
-//! `benches/dom_build.rs` reuse it.
+//! generated pages). The DOM itself is this crate's library.
 
-mod corpus;
-mod dom;
-mod input;
-
-use corpus::Doc;
-use dom::{count_reachable, dump, parse, to_html, Node, Parsed};
 use epoch_arena::{pin, Arena, CollectStats};
+use epoch_arena_dom::corpus::{self, Doc};
+use epoch_arena_dom::input;
+use epoch_arena_dom::{count_reachable, dump, parse, to_html, Node, Parsed};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,8 +22,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
-usage: dom_builder [FILES or DIRS...] [--threads N] [--repeat N] [--keep N]
-                   [--collect-while-building]
+usage: epoch-arena-dom [FILES or DIRS...] [--threads N] [--repeat N] [--keep N]
+                       [--collect-while-building]
 
 Parses the documents (directories: their .html/.htm/.xhtml files, recursively; none: an
 embedded generated corpus of about 3 MB) on N threads into one shared arena, drops all but
@@ -230,7 +226,7 @@ fn build<'a>(
                         let doc = parse(arena, &inputs[job % inputs.len()].html);
                         report.docs += 1;
                         report.nodes += doc.created;
-                        *dom::node::lock(&slots[job]) = Some(doc);
+                        *epoch_arena_dom::node::lock(&slots[job]) = Some(doc);
                         bar.inc(1);
                     }
                     report.busy = t0.elapsed();

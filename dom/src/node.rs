@@ -294,10 +294,20 @@ pub struct Children<'g> {
     _lock: MutexGuard<'g, ()>,
 }
 
+impl std::fmt::Debug for Children<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Children")
+            .field("parent", &self.key)
+            .field("first", &self.first())
+            .field("last", &self.last())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'g> Children<'g> {
     fn get(&self, key: Key) -> &'g Node {
         self.arena.get(key, self.guard).expect(
-            "dom_builder bug: a linked node is gone (linked nodes are reachable from the list)",
+            "epoch-arena-dom bug: a linked node is gone (linked nodes are reachable from the list)",
         )
     }
 

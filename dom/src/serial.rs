@@ -1,7 +1,7 @@
 //! Reading trees back out: HTML serialization (html5ever's serializer) and a canonical
 //! tree dump in the html5lib test format, used to compare trees.
 
-use super::node::{lock, Node, NodeData};
+use crate::node::{lock, Node, NodeData};
 use epoch_arena::{Arena, Guard, Key};
 use html5ever::serialize::{serialize, Serialize, SerializeOpts, Serializer, TraversalScope};
 use html5ever::QualName;
@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::io;
 
 /// A node of an arena DOM that html5ever's serializer can write.
+#[derive(Debug)]
 pub struct SerializableNode<'g> {
     arena: &'g Arena<Node>,
     key: Key,
@@ -172,6 +173,7 @@ pub fn dump(arena: &Arena<Node>, document: Key, guard: &Guard) -> String {
 
 /// One node as [`dump`] prints it. The tests build these from RcDom's nodes too, so both
 /// trees are printed by the same code.
+#[derive(Debug)]
 pub enum DumpNode<'a> {
     /// A document (a template's contents are printed under `content` instead).
     Document,

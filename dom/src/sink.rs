@@ -29,7 +29,7 @@
 //! token, and the reference answers without an arena lookup; the key goes into the child
 //! lists, which must outlive the guard.
 
-use super::node::{lock, Attr, AttrName, Children, Element, Node, NodeData};
+use crate::node::{lock, Attr, AttrName, Children, Element, Node, NodeData};
 use compact_str::CompactString;
 use epoch_arena::{pin, Arena, Guard, Key, Root};
 use html5ever::interface::{ElementFlags, NodeOrText, QuirksMode, TreeSink};
@@ -106,6 +106,17 @@ pub struct ArenaSink<'a, 'g> {
 /// The name `elem_name` reports for a non-element (html5ever never asks; RcDom panics).
 static NO_NAME: LazyLock<QualName> = LazyLock::new(|| QualName::new(None, ns!(), local_name!("")));
 
+impl std::fmt::Debug for ArenaSink<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArenaSink")
+            .field("document", &self.document.key)
+            .field("quirks_mode", &self.quirks_mode.get())
+            .field("errors", &self.errors.get())
+            .field("created", &self.created.get())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a: 'g, 'g> ArenaSink<'a, 'g> {
     /// A sink that builds a new document in `arena` under `guard`, which must stay pinned
     /// (not repinned) until the parse has finished.
@@ -134,7 +145,7 @@ impl<'a: 'g, 'g> ArenaSink<'a, 'g> {
     /// The node behind a key read from a child list or a parent link.
     fn node(&self, key: Key) -> &'g Node {
         self.arena.get(key, self.guard).expect(
-            "dom_builder bug: a node of the document being parsed is gone \
+            "epoch-arena-dom bug: a node of the document being parsed is gone \
              (the parse's guard keeps every node it created alive until the parse ends)",
         )
     }

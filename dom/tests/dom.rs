@@ -1,4 +1,4 @@
-//! Tests of the `dom_builder` example's DOM (`examples/dom_builder/`): trees equal to
+//! Tests of the DOM: trees equal to
 //! html5ever's reference `RcDom`, parallel builds equal to serial ones, exact reclamation of
 //! dropped documents, consistent child lists for concurrent readers, and bad input.
 //!
@@ -6,18 +6,10 @@
 //! `unsafe` of its own; the arena it runs on is covered by the library's Miri suite.
 #![cfg(not(miri))]
 
-#[path = "../examples/dom_builder/corpus.rs"]
-#[allow(dead_code)]
-mod corpus;
-#[path = "../examples/dom_builder/dom/mod.rs"]
-mod dom;
-#[path = "../examples/dom_builder/input.rs"]
-#[allow(dead_code)]
-mod input;
-
-use dom::serial::{write_dump_line, DumpNode};
-use dom::{count_reachable, dump, parse, to_html, Node, NodeData, Parsed};
 use epoch_arena::{pin, Arena, Key};
+use epoch_arena_dom::serial::{write_dump_line, DumpNode};
+use epoch_arena_dom::{corpus, input};
+use epoch_arena_dom::{count_reachable, dump, parse, to_html, Node, NodeData, Parsed};
 use html5ever::tendril::TendrilSink;
 use markup5ever_rcdom::{Handle, NodeData as RcData, RcDom};
 use proptest::prelude::*;
@@ -57,7 +49,7 @@ const TRICKY: &[&str] = &[
     "<a><p><a>x</a></p></a><b><p>split</b>tail</p>",
 ];
 
-/// RcDom's tree in the same format as `dom::dump`.
+/// RcDom's tree in the same format as `epoch_arena_dom::dump`.
 fn rcdom_dump(document: &Handle) -> String {
     fn walk(handle: &Handle, depth: usize, out: &mut String) {
         match &handle.data {
@@ -412,7 +404,7 @@ fn readers_see_consistent_child_lists_while_documents_are_built() {
             let mut kept = Vec::new();
             for (i, doc) in docs.iter().enumerate() {
                 let guard = pin();
-                let sink = dom::ArenaSink::new(&arena, &guard);
+                let sink = epoch_arena_dom::ArenaSink::new(&arena, &guard);
                 // Publish the document's key before feeding the input.
                 keys[i].store(sink.document().to_bits() as usize, Ordering::Release);
                 let parser = html5ever::parse_document(sink, Default::default());

@@ -1,15 +1,19 @@
 //! Shared by the fuzz targets: a value type that checks its own integrity and counts its
-//! drops, and a way to catch the panics a target provokes on purpose.
-#![allow(dead_code)]
+//! drops, a way to catch the panics a target provokes on purpose, insertion and removal
+//! through the arena or a `Handle`, and the end of a run.
+#![allow(dead_code, unused_macros, unused_imports)]
 
+use epoch_arena::Arena;
 use std::any::Any;
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Once;
+use testkit::gc_oracle::quiet_panics;
+pub use testkit::gc_oracle::DropPanic;
 
 /// `check == id ^ MAGIC` while a value is alive.
-pub const MAGIC: u64 = 0x9E37_79B9_7F4A_7C15;
+pub use testkit::MAGIC;
 /// Written over `check` by `Drop`: a second drop, or a read after the drop, sees it.
 const POISON: u64 = 0xDEAD_BEEF_DEAD_BEEF;
 
@@ -110,10 +114,6 @@ impl Drop for Val {
     }
 }
 
-/// The payload of a panicky value's drop.
-#[derive(Debug)]
-pub struct DropPanic;
-
 thread_local! {
     static LAST_DROP_PANIC: Cell<Option<u64>> = const { Cell::new(None) };
 }
@@ -121,20 +121,6 @@ thread_local! {
 /// The id of the value whose drop panicked last on this thread, and forgets it.
 pub fn take_last_drop_panic() -> Option<u64> {
     LAST_DROP_PANIC.with(|l| l.take())
-}
-
-/// The payload of a panic a `Trace` impl raises on purpose (the `gc` target).
-///
-/// Like [`DropPanic`] it always unwinds silently, on any thread: it may be raised on one of
-/// the collector's marker threads, which the collector catches and resumes in the caller of
-/// `collect`. One that escapes anywhere else still aborts (libfuzzer-sys' `catch_unwind`
-/// around the target, or a thread's `join().unwrap()`).
-#[derive(Debug)]
-pub struct TracePanic;
-
-/// Raises a [`TracePanic`].
-pub fn trace_panic() -> ! {
-    panic::panic_any(TracePanic)
 }
 
 /// The payload of a panic a target raises on purpose.
@@ -183,17 +169,16 @@ fn is_expected(payload: &(dyn Any + Send), level: u8) -> bool {
 /// silently, every other panic still reaches libFuzzer's hook and aborts as a crash, even
 /// inside [`catch`].
 ///
-/// A [`DropPanic`] always unwinds silently: the arena catches those during reclamation, on
-/// any thread, inside any `pin`. One that escapes where the arena should have caught it
-/// reaches libfuzzer-sys' `catch_unwind` around the target, which aborts (a crash), or a
-/// worker thread's `join().unwrap()`, which panics and aborts. So does a [`TracePanic`].
+/// A [`DropPanic`] always unwinds silently ([`quiet_panics`], the hook this one wraps): the
+/// arena catches those during reclamation, on any thread, inside any `pin`. One that escapes
+/// where the arena should have caught it reaches libfuzzer-sys' `catch_unwind` around the
+/// target, which aborts (a crash), or a worker thread's `join().unwrap()`, which panics and
+/// aborts.
 fn install_hook() {
     HOOK.call_once(|| {
+        quiet_panics();
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
-            if info.payload().is::<DropPanic>() || info.payload().is::<TracePanic>() {
-                return;
-            }
             let level = EXPECTING.with(Cell::get);
             if level != 0 {
                 if let Some(s) = info.payload_as_str() {
@@ -231,6 +216,36 @@ pub fn catch<R>(allow_full: bool, f: impl FnOnce() -> R) -> Result<R, Caught> {
     })
 }
 
+/// `$arena.$method(args)`, or the same call on the `Handle` kept in `$handle` (an
+/// `Option<Handle>` place, the handle made on first use) if `$use_handle`.
+macro_rules! on_path {
+    ($use_handle:expr, $arena:expr, $handle:expr, $method:ident($($arg:expr),*)) => {{
+        let arena = $arena;
+        if $use_handle {
+            $handle
+                .get_or_insert_with(|| arena.handle())
+                .$method($($arg),*)
+        } else {
+            arena.$method($($arg),*)
+        }
+    }};
+}
+pub(crate) use on_path;
+
+/// The end of a run: drops the arena, which drops every value, live or pending, and passes
+/// on the first drop panic (only a run that `may_panic` made panicky values); checks that
+/// every value ever made has been dropped exactly once; then [`settle`]s.
+pub fn finish_run<T>(arena: Arena<T>, may_panic: bool) {
+    match catch(false, || drop(arena)) {
+        Ok(()) => {}
+        Err(Caught::DropPanic) => assert!(may_panic, "a drop panicked, no value is panicky"),
+        Err(c) => panic!("dropping the arena: {c:?}"),
+    }
+    take_last_drop_panic();
+    assert_all_dropped("after dropping the arena");
+    settle();
+}
+
 /// Frees what a run leaves behind, so that a run frees about as much as it allocates:
 /// libFuzzer runs an expensive leak check (twice the input plus a LeakSanitizer pass) after
 /// every input that allocates more than it frees, which otherwise costs most of the time.
@@ -241,7 +256,7 @@ pub fn catch<R>(allow_full: bool, f: impl FnOnce() -> R) -> Result<R, Caught> {
 ///   collector runs them: drive it.
 pub fn settle() {
     {
-        let arena: epoch_arena::Arena<u8> = epoch_arena::Arena::new();
+        let arena: Arena<u8> = Arena::new();
         let _ = arena.try_insert(0);
     }
     for _ in 0..16 {

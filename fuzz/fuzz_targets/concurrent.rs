@@ -23,9 +23,7 @@
 mod common;
 
 use arbitrary::Arbitrary;
-use common::{
-    assert_all_dropped, catch, intended_panic, settle, take_last_drop_panic, Caught, Val,
-};
+use common::{assert_all_dropped, catch, finish_run, intended_panic, on_path, Caught, Val};
 use epoch_arena::{pin, Arena, Handle, Key};
 use libfuzzer_sys::fuzz_target;
 use std::cell::Cell;
@@ -182,25 +180,11 @@ impl<'a> Worker<'a> {
     }
 
     fn try_insert(&mut self, v: Val) -> Result<Key, Val> {
-        if self.use_handle {
-            let arena = self.arena;
-            self.handle
-                .get_or_insert_with(|| arena.handle())
-                .try_insert(v)
-        } else {
-            self.arena.try_insert(v)
-        }
+        on_path!(self.use_handle, self.arena, self.handle, try_insert(v))
     }
 
     fn remove(&mut self, key: Key) -> bool {
-        if self.use_handle {
-            let arena = self.arena;
-            self.handle
-                .get_or_insert_with(|| arena.handle())
-                .remove(key)
-        } else {
-            self.arena.remove(key)
-        }
+        on_path!(self.use_handle, self.arena, self.handle, remove(key))
     }
 
     /// Records a fresh insertion; publishes it if asked.
@@ -394,12 +378,10 @@ impl<'a> Worker<'a> {
                     }
                     Val::new(id, 0)
                 };
-                let r = if self.use_handle {
-                    let h = self.handle.get_or_insert_with(|| arena.handle());
-                    catch(self.capped, || h.insert_with(f))
-                } else {
-                    catch(self.capped, || arena.insert_with(f))
-                };
+                let (use_handle, handle) = (self.use_handle, &mut self.handle);
+                let r = catch(self.capped, || {
+                    on_path!(use_handle, arena, handle, insert_with(f))
+                });
                 match (r, given.get()) {
                     (Ok(key), given) => {
                         assert!(!panic);
@@ -609,15 +591,7 @@ fn run(input: Input) {
     }
     assert_eq!(n, expected.len(), "iter missed values");
     drop(guard);
-    // Dropping the arena drops every value, live or pending, and passes on the first drop
-    // panic.
-    match catch(false, || drop(arena)) {
-        Ok(()) | Err(Caught::DropPanic) => {}
-        Err(c) => panic!("dropping the arena: {c:?}"),
-    }
-    take_last_drop_panic();
-    assert_all_dropped("after dropping the arena");
-    settle();
+    finish_run(arena, true);
 }
 
 fuzz_target!(|input: Input| run(input));

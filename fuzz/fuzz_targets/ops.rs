@@ -18,12 +18,14 @@ mod common;
 
 use arbitrary::Arbitrary;
 use common::{
-    assert_all_dropped, catch, intended_panic, settle, take_last_drop_panic, undropped, Caught, Val,
+    assert_all_dropped, catch, finish_run, intended_panic, on_path, take_last_drop_panic,
+    undropped, Caught, Val,
 };
 use epoch_arena::{pin, Arena, Handle, Key};
 use libfuzzer_sys::fuzz_target;
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashSet};
+use testkit::reclaim_until;
 
 /// Operations per input; more only slow the fuzzer down.
 const MAX_OPS: usize = 256;
@@ -36,11 +38,18 @@ struct Input {
 }
 
 /// Which insertion and removal path to use.
-#[derive(Arbitrary, Debug, Clone, Copy)]
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
 enum Via {
     Arena,
     /// The long-lived `Handle`, made on first use.
     Handle,
+}
+
+/// `arena.$method(args)`, or the same through the handle in `h`, as `via` says.
+macro_rules! via {
+    ($via:expr, $arena:expr, $h:expr, $($call:tt)*) => {
+        on_path!($via == Via::Handle, $arena, $h, $($call)*)
+    };
 }
 
 /// How an operation chooses its key.
@@ -266,11 +275,10 @@ impl Model {
         );
     }
 
-    /// `iter` yields exactly the model, in key order.
-    #[track_caller]
     /// Mirrors an operation that removes every value (`clear`, dropping a `Drain`): either
     /// it finished and the arena is empty, or it stopped at a panicking drop and every
     /// value up to that one is gone. Then checks the arena against the model.
+    #[track_caller]
     fn emptied(&mut self, outcome: Result<(), Caught>, arena: &Arena<Val>, what: &str) {
         match outcome {
             Ok(()) => {
@@ -287,6 +295,8 @@ impl Model {
         self.check_iter(arena);
     }
 
+    /// `iter` yields exactly the model, in key order.
+    #[track_caller]
     fn check_iter(&self, arena: &Arena<Val>) {
         let guard = pin();
         let mut n = 0;
@@ -329,13 +339,6 @@ fn check_from_bits(bits: u64) -> Option<Key> {
     key
 }
 
-fn handle<'a, 'h>(
-    arena: &'a Arena<Val>,
-    h: &'h mut Option<Handle<'a, Val>>,
-) -> &'h mut Handle<'a, Val> {
-    h.get_or_insert_with(|| arena.handle())
-}
-
 /// Flushes every pending removal and drives reclamation until nothing is pending. The
 /// fuzzer is the only thread, so the epoch always advances.
 fn reclaim(arena: &Arena<Val>, h: Option<&mut Handle<'_, Val>>) {
@@ -343,44 +346,11 @@ fn reclaim(arena: &Arena<Val>, h: Option<&mut Handle<'_, Val>>) {
         h.flush();
     }
     arena.flush();
-    for _ in 0..1000 {
-        if arena.stats().pending_reclamation == 0 {
-            return;
-        }
-        pin().flush();
-    }
-    panic!("reclamation stuck: {:?}", arena.stats());
-}
-
-fn insert_via<'a>(arena: &'a Arena<Val>, h: &mut Option<Handle<'a, Val>>, via: Via, v: Val) -> Key {
-    match via {
-        Via::Arena => arena.insert(v),
-        Via::Handle => handle(arena, h).insert(v),
-    }
-}
-
-fn try_insert_via<'a>(
-    arena: &'a Arena<Val>,
-    h: &mut Option<Handle<'a, Val>>,
-    via: Via,
-    v: Val,
-) -> Result<Key, Val> {
-    match via {
-        Via::Arena => arena.try_insert(v),
-        Via::Handle => handle(arena, h).try_insert(v),
-    }
-}
-
-fn remove_via<'a>(
-    arena: &'a Arena<Val>,
-    h: &mut Option<Handle<'a, Val>>,
-    via: Via,
-    key: Key,
-) -> bool {
-    match via {
-        Via::Arena => arena.remove(key),
-        Via::Handle => handle(arena, h).remove(key),
-    }
+    assert!(
+        reclaim_until(arena, || arena.stats().pending_reclamation == 0),
+        "reclamation stuck: {:?}",
+        arena.stats()
+    );
 }
 
 /// An operation through `&Arena` (and the handle).
@@ -398,10 +368,10 @@ fn shared_op<'a>(arena: &'a Arena<Val>, h: &mut Option<Handle<'a, Val>>, m: &mut
             }
             let v = Val::with_panicky_drop(id, payload, panicky);
             let r = if m.cap.is_none() {
-                Ok(insert_via(arena, h, via, v))
+                Ok(via!(via, arena, h, insert(v)))
             } else {
                 // Full is a panic; the value is dropped by the unwinding.
-                catch(true, || insert_via(arena, h, via, v))
+                catch(true, || via!(via, arena, h, insert(v)))
             };
             match r {
                 Ok(key) => m.record(arena, key, id, payload),
@@ -424,7 +394,7 @@ fn shared_op<'a>(arena: &'a Arena<Val>, h: &mut Option<Handle<'a, Val>>, m: &mut
                 m.panicky.insert(id);
             }
             let v = Val::with_panicky_drop(id, payload, panicky);
-            match try_insert_via(arena, h, via, v) {
+            match via!(via, arena, h, try_insert(v)) {
                 Ok(key) => m.record(arena, key, id, payload),
                 Err(v) => {
                     assert!(m.cap.is_some(), "try_insert failed without a cap");
@@ -472,10 +442,7 @@ fn shared_op<'a>(arena: &'a Arena<Val>, h: &mut Option<Handle<'a, Val>>, m: &mut
                 }
                 Val::new(id, payload)
             };
-            let r = catch(m.cap.is_some(), || match via {
-                Via::Arena => arena.insert_with(f),
-                Via::Handle => handle(arena, h).insert_with(f),
-            });
+            let r = catch(m.cap.is_some(), || via!(via, arena, h, insert_with(f)));
             let mut expect_len = len;
             if let Some(k) = nested_key.get() {
                 m.record(arena, k, nested_id, nested.unwrap());
@@ -494,7 +461,7 @@ fn shared_op<'a>(arena: &'a Arena<Val>, h: &mut Option<Handle<'a, Val>>, m: &mut
                     assert!(!arena.contains(key));
                     assert_eq!(arena.len(), expect_len);
                     let id = m.new_id();
-                    match try_insert_via(arena, h, via, Val::new(id, payload)) {
+                    match via!(via, arena, h, try_insert(Val::new(id, payload))) {
                         Ok(k) => m.record(arena, k, id, payload),
                         Err(_) => panic!("the slot of a panicked insert_with ({key:?}) was lost"),
                     }
@@ -511,9 +478,9 @@ fn shared_op<'a>(arena: &'a Arena<Val>, h: &mut Option<Handle<'a, Val>>, m: &mut
                 let id = m.new_id();
                 let v = Val::new(id, id);
                 let r = if m.cap.is_none() {
-                    Ok(insert_via(arena, h, via, v))
+                    Ok(via!(via, arena, h, insert(v)))
                 } else {
-                    try_insert_via(arena, h, via, v)
+                    via!(via, arena, h, try_insert(v))
                 };
                 match r {
                     Ok(key) => m.record(arena, key, id, id),
@@ -540,7 +507,7 @@ fn shared_op<'a>(arena: &'a Arena<Val>, h: &mut Option<Handle<'a, Val>>, m: &mut
             {
                 let key = Key::from_bits(bits).unwrap();
                 assert!(
-                    remove_via(arena, h, via, key),
+                    via!(via, arena, h, remove(key)),
                     "remove({key:?}) of a live key"
                 );
                 m.live.remove(&bits);
@@ -559,11 +526,11 @@ fn shared_op<'a>(arena: &'a Arena<Val>, h: &mut Option<Handle<'a, Val>>, m: &mut
         }
         Op::Remove { via, key } => {
             let Some(key) = m.pick(key) else { return };
-            let removed = remove_via(arena, h, via, key);
+            let removed = via!(via, arena, h, remove(key));
             let expected = m.live.remove(&key.to_bits()).is_some();
             assert_eq!(removed, expected, "remove({key:?})");
             m.check_lookup(arena, key);
-            assert!(!remove_via(arena, h, via, key), "removed {key:?} twice");
+            assert!(!via!(via, arena, h, remove(key)), "removed {key:?} twice");
         }
         Op::HoldAcrossRemove { via, key, flushes } => {
             let Some(key) = m.pick(key) else { return };
@@ -574,7 +541,7 @@ fn shared_op<'a>(arena: &'a Arena<Val>, h: &mut Option<Handle<'a, Val>>, m: &mut
             };
             let e = m.live.remove(&key.to_bits()).expect("get found a dead key");
             check_val(v, e);
-            assert!(remove_via(arena, h, via, key));
+            assert!(via!(via, arena, h, remove(key)));
             if let Some(h) = h.as_mut() {
                 h.flush();
             }
@@ -817,17 +784,7 @@ fn run(input: Input) {
     for &key in &m.issued {
         m.check_lookup(&arena, key);
     }
-    // Dropping the arena drops every value, live or pending, and passes on the first drop
-    // panic.
-    let any_panicky = !m.panicky.is_empty();
-    match catch(false, || drop(arena)) {
-        Ok(()) => {}
-        Err(Caught::DropPanic) => assert!(any_panicky),
-        Err(c) => panic!("dropping the arena: {c:?}"),
-    }
-    take_last_drop_panic();
-    assert_all_dropped("after dropping the arena");
-    settle();
+    finish_run(arena, !m.panicky.is_empty());
 }
 
 fuzz_target!(|input: Input| run(input));

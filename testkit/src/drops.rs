@@ -1,5 +1,4 @@
-//! Helpers shared by the integration tests.
-#![allow(dead_code)]
+//! Values that count their drops, and driving reclamation until they have happened.
 
 use epoch_arena::{pin, Arena};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +11,9 @@ use std::sync::Arc;
 /// count checks that nothing was.
 #[derive(Default, Debug)]
 pub struct DropLog {
+    /// Drops of [`Tracked`] values so far.
     pub dropped: AtomicUsize,
+    /// Drops that found their value torn or already dropped (should stay 0).
     pub corrupt: AtomicUsize,
 }
 
@@ -31,14 +32,19 @@ impl DropLog {
 /// A value that records its drop and checks it is not torn or dropped twice.
 #[derive(Debug)]
 pub struct Tracked {
+    /// The value's identity, chosen by the test.
     pub id: u64,
+    /// `id ^ MAGIC` while the value is intact; 0 once dropped.
     pub check: u64,
+    /// Where its drop is recorded.
     pub log: Arc<DropLog>,
 }
 
+/// What [`Tracked::check`] is XORed with.
 pub const MAGIC: u64 = 0x9E37_79B9_7F4A_7C15;
 
 impl Tracked {
+    /// A value with identity `id` whose drop `log` records.
     pub fn new(id: u64, log: &Arc<DropLog>) -> Self {
         Tracked {
             id,
@@ -46,6 +52,7 @@ impl Tracked {
             log: Arc::clone(log),
         }
     }
+    /// Whether the value is neither torn nor dropped.
     pub fn is_intact(&self) -> bool {
         self.check == self.id ^ MAGIC
     }

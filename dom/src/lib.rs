@@ -1,0 +1,50 @@
+//! An HTML DOM in one shared [`epoch_arena::Arena`], built by html5ever from many threads at
+//! once and garbage-collected while it is built.
+//!
+//! Every node of every document lives in the same `Arena<Node>`. A parse on any thread
+//! ([`parse`]) builds one document into it through html5ever's `TreeSink` ([`ArenaSink`]);
+//! other threads may parse other documents, walk finished ones and run
+//! [`Arena::collect`](epoch_arena::Arena::collect) at the same time. A document stays alive as
+//! long as its [`Parsed`] (which holds a [`Root`](epoch_arena::Root) of the document node) is
+//! alive; drop it and the next collection reclaims the document's nodes.
+//!
+//! ```
+//! use epoch_arena::{pin, Arena};
+//! use epoch_arena_dom::{parse, to_html, Node};
+//!
+//! let arena: Arena<Node> = Arena::new();
+//! let page = parse(&arena, "<p>Hello, <b>world</b>");
+//! let guard = pin();
+//! assert_eq!(
+//!     to_html(&arena, page.document(), &guard),
+//!     "<html><head></head><body><p>Hello, <b>world</b></p></body></html>"
+//! );
+//! drop(guard);
+//!
+//! let before = arena.len();
+//! drop(page); // the document is garbage now
+//! arena.collect([]);
+//! assert!(arena.len() < before);
+//! ```
+//!
+//! * [`node`]: the node type, its links (an intrusive child list edited under the parent's
+//!   lock) and its `Trace` impl.
+//! * [`sink`]: html5ever's `TreeSink` over `&Arena<Node>`, one per document, and the
+//!   garbage-collection contract it follows (one guard per parse, shade before every link).
+//! * [`serial`]: HTML serialization and a canonical tree dump for comparing trees.
+//! * [`input`]: loading documents from files and directories, reporting what cannot be
+//!   read.
+//! * [`corpus`]: a deterministic generator of realistic HTML pages, the default workload of
+//!   the `epoch-arena-dom` program, the tests and the bench.
+
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+pub mod corpus;
+pub mod input;
+pub mod node;
+pub mod serial;
+pub mod sink;
+
+pub use node::{count_reachable, Attr, AttrName, Children, Element, Node, NodeData};
+pub use serial::{dump, to_html};
+pub use sink::{parse, parse_pinned, ArenaSink, NodeRef, Parsed};
