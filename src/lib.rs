@@ -185,6 +185,10 @@ mod sync;
 
 mod key;
 
+mod remap;
+
+mod relocate;
+
 mod raw;
 
 mod gc;
@@ -192,9 +196,11 @@ mod gc;
 mod arena;
 
 pub use arena::{pin, Arena, Builder, Drain, Guard, Handle, Iter, IterMut, Root, Stats};
-pub use gc::{CollectOptions, CollectStats, Trace, Tracer, PARALLEL_THRESHOLD};
+pub use gc::{CollectOptions, CollectStats, Pacing, Trace, Tracer, PARALLEL_THRESHOLD};
 pub use key::Key;
 pub use raw::chunk::MAX_SLOTS;
+pub use relocate::Relocate;
+pub use remap::Remap;
 
 #[doc = include_str!("../IMPLEMENTATION.md")]
 pub mod implementation {}

@@ -1,9 +1,10 @@
 //! The collector's entry points on [`Arena`]: [`collect`](Arena::collect),
-//! [`collect_with`](Arena::collect_with), [`root`](Arena::root) and the write barrier
-//! [`shade`](Arena::shade). The collector itself is in `gc/`.
+//! [`collect_with`](Arena::collect_with), the paced
+//! [`collect_if_due`](Arena::collect_if_due), [`root`](Arena::root) and the write barrier
+//! [`shade`](Arena::shade). The collector itself is in `gc/`, the pacer in `gc/pacing.rs`.
 
 use super::{Arena, Root};
-use crate::gc::{CollectOptions, CollectStats, Trace};
+use crate::gc::{CollectOptions, CollectStats, Trace, NEVER};
 use crate::key::Key;
 
 impl<T: Trace + Send + Sync> Arena<T> {
@@ -77,7 +78,104 @@ impl<T: Trace + Send + Sync> Arena<T> {
         roots: impl IntoIterator<Item = Key>,
         opts: CollectOptions,
     ) -> CollectStats {
-        self.inner().collect(roots, opts)
+        let inner = self.inner();
+        let stats = inner.collect(roots, opts);
+        // The pacer's baseline: the insertion total and the values live now (removals by any
+        // path included), read once the cycle has swept. A cycle that panicked swept nothing
+        // and records nothing.
+        let (inserted, removed) = inner.anchor.counters.lifetime();
+        inner
+            .collector
+            .pacer()
+            .finished(inserted, inserted.saturating_sub(removed));
+        stats
+    }
+
+    /// Collects, as [`collect([])`](Arena::collect) would, if the arena's
+    /// [`Pacing`](crate::Pacing) says a collection is due; then trims if the arena is
+    /// fragmented beyond [`Pacing::trim_above`](crate::Pacing::trim_above). Returns what the
+    /// collection did (with [`trimmed`](CollectStats::trimmed) set), or `None` if it did not
+    /// collect.
+    ///
+    /// Call it now and then from any thread (after a batch of insertions, once per frame or
+    /// request) and a long-running arena stays bounded without a hand-written schedule. By
+    /// default ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT)) a collection is due once the
+    /// values inserted since the last collection (by this method or by `collect`) reach the
+    /// number live after it, and at least 4096.
+    ///
+    /// The roots are the live [`Root`]s only: keys held elsewhere, outside any value, are not
+    /// roots, exactly as with `collect([])`. Values are kept or swept as
+    /// [`collect_with`](Arena::collect_with) describes, with
+    /// [`CollectOptions::default`].
+    ///
+    /// # Cost
+    ///
+    /// When no collection is due: a relaxed load of the trigger, then a sum of the arena's
+    /// insertion counters (three loads per [`Handle`](crate::Handle) or inserting thread
+    /// alive at the same time, at most, plus three), with no write to shared memory and no
+    /// read-modify-write. With [`Pacing::never`](crate::Pacing::never), one load.
+    ///
+    /// # When it returns `None` although a collection is due
+    ///
+    /// * The calling thread holds a [`Guard`](crate::Guard) (where `collect` would panic).
+    /// * Another collection is running; it resets the schedule when it finishes. (Rarely, a
+    ///   collection starting in the same instant is waited for instead.)
+    /// * Another thread's `collect_if_due` has claimed the due collection.
+    ///
+    /// # Panics
+    ///
+    /// If a [`Trace`] impl panics, as [`collect_with`](Arena::collect_with) does; the
+    /// collection stays due.
+    ///
+    /// ```
+    /// use epoch_arena::{Arena, Pacing, Trace, Tracer};
+    ///
+    /// struct Leaf;
+    /// impl Trace for Leaf {
+    ///     fn trace(&self, _: &mut Tracer<'_>) {}
+    /// }
+    ///
+    /// let pacing = Pacing::default().with_min_inserted(1000).with_trim_above(None);
+    /// let arena = Arena::builder().pacing(pacing).build();
+    /// let kept = arena.root(arena.insert(Leaf));
+    /// let mut cycles = 0;
+    /// for _ in 0..10_000 {
+    ///     arena.insert(Leaf); // garbage: nothing refers to it
+    ///     if arena.collect_if_due().is_some() {
+    ///         cycles += 1;
+    ///     }
+    ///     assert!(arena.len() <= 1 + 1000);
+    /// }
+    /// assert_eq!(cycles, 10);
+    /// assert!(arena.contains(kept.key()));
+    /// ```
+    #[inline]
+    pub fn collect_if_due(&self) -> Option<CollectStats> {
+        let inner = self.inner();
+        let trigger = inner.collector.pacer().trigger();
+        if trigger == NEVER || inner.anchor.counters.lifetime().0 < trigger {
+            return None;
+        }
+        self.collect_due(trigger)
+    }
+
+    /// The due path of [`collect_if_due`](Arena::collect_if_due): `trigger` was reached.
+    #[cold]
+    #[inline(never)]
+    fn collect_due(&self, trigger: usize) -> Option<CollectStats> {
+        let gc = &self.inner().collector;
+        if crossbeam_epoch::is_pinned() || gc.is_collecting() {
+            return None;
+        }
+        let claim = gc.pacer().claim(trigger)?;
+        // `collect_with` sets the next trigger; if it panics, dropping `claim` restores this
+        // one.
+        let mut stats = self.collect_with([], CollectOptions::default());
+        claim.done();
+        if gc.pacer().policy().should_trim(|| self.fragmentation()) {
+            stats.trimmed = self.trim();
+        }
+        Some(stats)
     }
 
     /// A persistent root: `key` (and all it reaches) survives every collection until the

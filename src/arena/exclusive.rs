@@ -5,9 +5,10 @@
 
 use super::iter::Cursor;
 use super::{Arena, Drain, IterMut};
+use crate::gc::GcState;
 use crate::key::Key;
 use crate::raw::gate::{self, Gate};
-use crate::raw::{local, slot, FreeSink};
+use crate::raw::{local, slot, FreeSink, Inner};
 use crate::sync::Ordering;
 
 impl<T: Send + Sync> Arena<T> {
@@ -138,17 +139,73 @@ impl<T: Send + Sync> Arena<T> {
     /// assert_ne!(again, key);
     /// ```
     pub fn clear(&mut self) {
-        let inner = self.inner();
         if gate::inside(self.raw.as_ptr().cast()) {
             // A value's drop, run by reclamation of this very arena on this thread, cleared
             // it: pausing would wait for ourselves. Drop the live values only.
             self.retain(|_, _| false);
             return;
         }
+        let mut first_panic = None;
+        self.rebuild(|inner| {
+            let anchor = &inner.anchor;
+            // Counts nothing: the counts are reset below.
+            let mut sink = FreeSink::new(anchor);
+            // Downwards, so that the lowest slots end up on top of the free list.
+            for index in (0..inner.high_water() as u32).rev() {
+                let Some(slot) = inner.dir.slot(index) else {
+                    // Reserved (below the high water) but its chunk was never allocated (or
+                    // was given back): a slot that holds nothing, handed out as a fresh
+                    // reservation would be, with the generation floor. Leaving it off the
+                    // list would lose it for good.
+                    sink.keep(index, anchor.pool.floor());
+                    continue;
+                };
+                let state = slot.state.load(Ordering::Relaxed);
+                let free = if slot::has_value(state) {
+                    let next = slot::freed(state);
+                    slot.state.store(next, Ordering::Relaxed);
+                    // SAFETY: initialised (OCCUPIED or REMOVED) and ours alone: no reader
+                    // (`&mut self`), no closure (paused gate); the state already says FREE,
+                    // so a panic here leaves nothing to drop twice.
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+                        slot.drop_value()
+                    }));
+                    if let Err(payload) = r {
+                        first_panic.get_or_insert(payload);
+                    }
+                    next
+                } else {
+                    state
+                };
+                if slot::is_free(free) {
+                    // A slot whose memory was given back reads 0: the floor is above
+                    // every state it had.
+                    sink.keep(index, anchor.pool.free_state(free));
+                }
+            }
+            drop(sink);
+            anchor.counters.reset_exclusive();
+        });
+        if let Some(payload) = first_panic {
+            std::panic::resume_unwind(payload);
+        }
+    }
+
+    /// Runs `f` with every slot, the pool and the counts the caller's alone: this thread's
+    /// cache unbound, the gate paused (no reclamation closure runs, no thread cache gives
+    /// slots back), the shared free stack discarded, the shared retire stack taken and every
+    /// thread cache invalidated. `f` rebuilds the free list. The gate resumes on every exit
+    /// path, unwinding included.
+    ///
+    /// Not for a `&mut` call made inside a value's drop run by this arena's own reclamation
+    /// on this thread (`gate::inside`): pausing would wait for ourselves.
+    pub(crate) fn rebuild<R>(&mut self, f: impl FnOnce(&Inner<T, GcState>) -> R) -> R {
+        let inner = self.inner();
         let anchor = &inner.anchor;
-        // Unbind this thread's cache first: a value's drop below may insert into another
-        // arena and so rebind it, and a cache bound to this arena cannot give back its slots
-        // while the gate is paused.
+        debug_assert!(!gate::inside(self.raw.as_ptr().cast()));
+        // Unbind this thread's cache first: a value's drop inside `f` may insert into
+        // another arena and so rebind it, and a cache bound to this arena cannot give back
+        // its slots while the gate is paused.
         local::unbind(anchor);
         anchor.gate.pause_and_wait();
         /// Resumes the gate on every exit path, unwinding included.
@@ -165,45 +222,7 @@ impl<T: Send + Sync> Arena<T> {
         anchor.pool.discard_stack();
         inner.retire.take();
         anchor.rebind();
-        let mut first_panic = None;
-        // Counts nothing: the counts are reset below.
-        let mut sink = FreeSink::new(anchor);
-        // Downwards, so that the lowest slots end up on top of the free list.
-        for index in (0..inner.high_water() as u32).rev() {
-            let Some(slot) = inner.dir.slot(index) else {
-                // Reserved (below the high water) but its chunk was never allocated: a slot
-                // that never held a value, FREE with generation 0, as a fresh reservation
-                // hands it out. Leaving it off the list would lose it for good.
-                sink.keep(index, 0);
-                continue;
-            };
-            let state = slot.state.load(Ordering::Relaxed);
-            let free = if slot::has_value(state) {
-                let next = slot::freed(state);
-                slot.state.store(next, Ordering::Relaxed);
-                // SAFETY: initialised (OCCUPIED or REMOVED) and ours alone: no reader
-                // (`&mut self`), no closure (paused gate); the state already says FREE, so a
-                // panic here leaves nothing to drop twice.
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
-                    slot.drop_value()
-                }));
-                if let Err(payload) = r {
-                    first_panic.get_or_insert(payload);
-                }
-                next
-            } else {
-                state
-            };
-            if slot::is_free(free) {
-                sink.keep(index, free);
-            }
-        }
-        drop(sink);
-        anchor.counters.reset_exclusive();
-        drop(_resume);
-        if let Some(payload) = first_panic {
-            std::panic::resume_unwind(payload);
-        }
+        f(inner)
     }
 }
 

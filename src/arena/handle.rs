@@ -115,6 +115,32 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
         }
     }
 
+    /// Inserts every value and returns their keys, in order: first into the free slots
+    /// this handle holds, then as [`Arena::insert_many`] does (whole batches of free slots,
+    /// then one contiguous fresh range written in one pass).
+    ///
+    /// # Panics
+    /// As [`Arena::insert_many`].
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// let mut handle = arena.handle();
+    /// let keys = handle.insert_many(["a", "b", "c"]);
+    /// assert_eq!(arena.get(keys[2], &epoch_arena::pin()), Some(&"c"));
+    /// ```
+    pub fn insert_many(&mut self, values: impl IntoIterator<Item = T>) -> Vec<Key> {
+        let mut values = values.into_iter();
+        let mut keys = Vec::with_capacity(values.size_hint().0);
+        while self.cache.len() > 0 {
+            let Some(value) = values.next() else {
+                return keys;
+            };
+            keys.push(self.insert(value));
+        }
+        keys.extend(self.arena.insert_many(values));
+        keys
+    }
+
     /// Inserts a value, or gives it back if the key space is full (see
     /// [`Arena::try_insert`]).
     ///

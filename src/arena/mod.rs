@@ -13,6 +13,7 @@ mod exclusive;
 mod guard;
 mod handle;
 mod iter;
+mod memory;
 mod root;
 
 pub use self::guard::{pin, Guard};
@@ -84,7 +85,8 @@ impl<T> Arena<T> {
     }
 }
 
-/// Configures an [`Arena`] before it is built: initial capacity and a cap on slots.
+/// Configures an [`Arena`] before it is built: initial capacity, a cap on slots, and the
+/// [`Pacing`](crate::Pacing) of [`collect_if_due`](Arena::collect_if_due).
 ///
 /// ```
 /// let big = epoch_arena::Arena::<u64>::builder().capacity(1000).build();
@@ -98,6 +100,7 @@ impl<T> Arena<T> {
 pub struct Builder<T> {
     capacity: usize,
     max_slots: u32,
+    pacing: crate::gc::Pacing,
     _value: PhantomData<fn() -> T>,
 }
 
@@ -106,6 +109,7 @@ impl<T> Clone for Builder<T> {
         Builder {
             capacity: self.capacity,
             max_slots: self.max_slots,
+            pacing: self.pacing,
             _value: PhantomData,
         }
     }
@@ -116,6 +120,7 @@ impl<T> fmt::Debug for Builder<T> {
         f.debug_struct("Builder")
             .field("capacity", &self.capacity)
             .field("max_slots", &self.max_slots)
+            .field("pacing", &self.pacing)
             .finish()
     }
 }
@@ -125,6 +130,7 @@ impl<T: Send + Sync> Default for Builder<T> {
         Builder {
             capacity: 0,
             max_slots: MAX_SLOTS,
+            pacing: crate::gc::Pacing::DEFAULT,
             _value: PhantomData,
         }
     }
@@ -144,9 +150,36 @@ impl<T: Send + Sync> Builder<T> {
         self
     }
 
+    /// Sets when [`collect_if_due`](Arena::collect_if_due) collects and whether it trims
+    /// afterwards. By default [`Pacing::DEFAULT`](crate::Pacing::DEFAULT): a collection is
+    /// due once the values inserted since the last one reach the number live after it, and
+    /// at least 4096; a cycle that leaves more than half the slot memory empty is followed
+    /// by a [`trim`](Arena::trim). [`collect`](Arena::collect) still collects whenever it is
+    /// called (and the schedule counts from there).
+    ///
+    /// ```
+    /// use epoch_arena::{Arena, Pacing};
+    ///
+    /// let arena = Arena::builder()
+    ///     .pacing(Pacing::default().with_min_inserted(100).with_trim_above(None))
+    ///     .build();
+    /// for i in 0..99u32 {
+    ///     arena.insert(i);
+    /// }
+    /// assert!(arena.collect_if_due().is_none()); // 99 < 100: not yet
+    /// arena.insert(99);
+    /// let stats = arena.collect_if_due().expect("100 insertions: due");
+    /// assert_eq!(stats.swept, 100); // nothing was rooted
+    /// assert!(arena.is_empty());
+    /// ```
+    pub fn pacing(mut self, pacing: crate::gc::Pacing) -> Self {
+        self.pacing = pacing;
+        self
+    }
+
     /// Builds the arena.
     pub fn build(self) -> Arena<T> {
-        let inner = Inner::new(self.capacity, self.max_slots, GcState::new());
+        let inner = Inner::new(self.capacity, self.max_slots, GcState::new(self.pacing));
         Arena {
             raw: NonNull::from(Box::leak(Box::new(inner))),
             _owns: PhantomData,
@@ -181,6 +214,14 @@ pub struct Stats {
     pub pending_reclamation: usize,
     /// Bytes of mark bitmaps (one bit per slot, allocated by the first collection).
     pub mark_bytes: usize,
+    /// Bytes of chunk memory resident now (as [`Arena::resident_bytes`]): `bytes_reserved`
+    /// minus what [`trim`](Arena::trim) gave back and was not touched again.
+    pub resident_bytes: usize,
+    /// Values inserted over the arena's life.
+    pub inserted: usize,
+    /// Values removed over the arena's life, by any means (`remove`, `take`, `retain`,
+    /// `drain`, `clear`, garbage collection). `inserted - removed` is `live`.
+    pub removed: usize,
 }
 
 impl<T: Send + Sync> Default for Arena<T> {
@@ -525,6 +566,7 @@ impl<T: Send + Sync> Arena<T> {
     pub fn stats(&self) -> Stats {
         let (live, pending_reclamation) = self.inner().anchor.counters.sum();
         let (chunks, slots, bytes_reserved) = self.inner().dir.footprint();
+        let (inserted, removed) = self.inner().anchor.counters.lifetime();
         Stats {
             live,
             slots,
@@ -533,6 +575,9 @@ impl<T: Send + Sync> Arena<T> {
             bytes_reserved,
             pending_reclamation,
             mark_bytes: self.inner().collector.mark_bytes(),
+            resident_bytes: self.resident_bytes(),
+            inserted,
+            removed,
         }
     }
 }

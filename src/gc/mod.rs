@@ -23,6 +23,7 @@
 //! | `roots.rs` | the root registry |
 //! | `trace.rs` | [`Trace`], [`Tracer`], impls for std types |
 //! | `options.rs` | [`CollectOptions`], [`CollectStats`] |
+//! | `pacing.rs` | [`Pacing`] and the pacer behind [`Arena::collect_if_due`](crate::Arena::collect_if_due) |
 //!
 //! The collector's state lives with the store as the `C` of `raw::Inner<T, C>` (the store
 //! keeps it and drops it, nothing more), and the cycle number every insertion reads is the
@@ -34,6 +35,7 @@ mod bitmap;
 mod cycle;
 mod marker;
 mod options;
+mod pacing;
 pub(crate) mod parallel;
 mod phase;
 mod roots;
@@ -43,6 +45,8 @@ mod trace;
 #[cfg(test)]
 pub(crate) use self::options::MAX_THREADS;
 pub use self::options::{CollectOptions, CollectStats, PARALLEL_THRESHOLD};
+pub use self::pacing::Pacing;
+pub(crate) use self::pacing::{Pacer, NEVER};
 pub use self::trace::{Trace, Tracer};
 
 use self::bitmap::Bitmap;
@@ -74,17 +78,35 @@ pub(crate) struct GcState {
     grey: GreyQueue<Grey>,
     roots: RootList,
     lock: Mutex<()>,
+    /// When `collect_if_due` collects (see `pacing.rs`).
+    pacer: Pacer,
 }
 
 impl GcState {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(pacing: Pacing) -> Self {
         GcState {
             phase: CachePadded::new(AtomicU64::new(IDLE)),
             marks: Bitmap::new(),
             grey: GreyQueue::new(),
             roots: RootList::new(),
             lock: Mutex::new(()),
+            pacer: Pacer::new(pacing),
         }
+    }
+
+    /// The pacer: the policy of `collect_if_due` and its trigger.
+    #[inline]
+    pub(crate) fn pacer(&self) -> &Pacer {
+        &self.pacer
+    }
+
+    /// Whether a collection holds the collector now (is running, or about to start). A
+    /// snapshot: one may start or finish right after.
+    pub(crate) fn is_collecting(&self) -> bool {
+        matches!(
+            self.lock.try_lock(),
+            Err(std::sync::TryLockError::WouldBlock)
+        )
     }
 
     /// Bytes of mark bitmaps allocated.

@@ -36,6 +36,12 @@ pub struct CollectStats {
     pub mark_time: Duration,
     /// Time spent sweeping.
     pub sweep_time: Duration,
+    /// Bytes of slot memory given back by the [`trim`](crate::Arena::trim) that
+    /// [`collect_if_due`](crate::Arena::collect_if_due) runs after its cycle when the arena is
+    /// fragmented beyond [`Pacing::trim_above`](crate::Pacing::trim_above); 0 if it did not
+    /// trim, and always 0 from [`collect`](crate::Arena::collect) and
+    /// [`collect_with`](crate::Arena::collect_with).
+    pub trimmed: usize,
 }
 
 /// Options for [`Arena::collect_with`](crate::Arena::collect_with).

@@ -109,6 +109,13 @@ impl<'a, T> ChunkRef<'a, T> {
     }
 }
 
+impl<T> ChunkRef<'_, T> {
+    /// The chunk's first slot, as a byte address (for giving its memory back).
+    pub(crate) fn base_bytes(&self) -> *mut u8 {
+        self.base.cast()
+    }
+}
+
 impl<T> ChunkDir<T> {
     pub(crate) fn new() -> Self {
         ChunkDir {
@@ -186,6 +193,24 @@ impl<T> ChunkDir<T> {
                 unsafe { free_chunk(base, chunk) };
                 Some(())
             }
+        }
+    }
+
+    /// Frees chunk `chunk` if it is allocated; its slots read as never allocated again.
+    ///
+    /// # Safety
+    /// Only with the arena borrowed mutably (no reader can hold a slot of it) and no value
+    /// in it (the caller dropped or moved every one). Deferred reclamation closures that
+    /// name its slots find no chunk, or a new one whose states are above theirs (the
+    /// caller raised the pool's floor above every state of this chunk first).
+    pub(crate) unsafe fn free_exclusive(&self, chunk: usize) {
+        let top = chunk + BASE_SHIFT as usize;
+        // Relaxed: exclusive access (the caller's contract).
+        let biased = self.biased[top].swap(ptr::null_mut(), Ordering::Relaxed);
+        if !biased.is_null() {
+            // SAFETY: published by `alloc` for this chunk, now unreachable through the
+            // directory, and no reference into it exists (the caller's contract).
+            unsafe { free_chunk(biased.wrapping_add(1 << top), chunk) };
         }
     }
 

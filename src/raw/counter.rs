@@ -159,6 +159,18 @@ impl Counters {
         (inserted, removed)
     }
 
+    /// (values inserted, values removed) over the arena's life: removals through the epoch
+    /// path and through `&mut Arena` (garbage collections included). Same consistency as
+    /// [`sum`](Counters::sum).
+    pub(crate) fn lifetime(&self) -> (usize, usize) {
+        let (inserted, removed) = self.totals();
+        let taken = self.taken.load(Ordering::Relaxed);
+        (
+            inserted.max(0) as usize,
+            removed.wrapping_add(taken).max(0) as usize,
+        )
+    }
+
     /// (live, pending reclamation) summed over all cells.
     pub(crate) fn sum(&self) -> (usize, usize) {
         // Read `reclaimed` first: it only trails `removed`, so reading it before the cells

@@ -17,11 +17,13 @@
 //! [Remove and reclamation](crate::implementation#remove-and-reclamation).
 
 pub(crate) mod chunk;
+pub(crate) mod compact;
 pub(crate) mod counter;
 pub(crate) mod gate;
 pub(crate) mod local;
 pub(crate) mod pool;
 pub(crate) mod reclaim;
+pub(crate) mod release;
 pub(crate) mod slot;
 
 use self::chunk::{chunk_start, ChunkDir, NUM_CHUNKS};
@@ -170,7 +172,18 @@ impl<T, C> Inner<T, C> {
         // touched) state word here; debug builds check it. The last write of that state
         // reached us through the free list's Release/Acquire, the `&mut` that freed the
         // slot, or the chunk's publication.
-        debug_assert_eq!(slot.state.load(Ordering::Relaxed), state, "slot {index}");
+        debug_assert!(
+            {
+                // Equal, or lower: the memory was given back (it reads 0) or the owner
+                // raised it to the generation floor (see `pool.rs`).
+                let now = slot.state.load(Ordering::Relaxed);
+                slot::is_free(now) && now <= state
+            },
+            "slot {index}: memory says {}, the owner {state}",
+            slot.state.load(Ordering::Relaxed)
+        );
+        // SAFETY: FREE and ours (the caller owns `(index, state)`).
+        unsafe { slot.check_poison(index) };
         Some((slot, Key::new(index, slot::occupied(state))))
     }
 

@@ -22,7 +22,7 @@
 
 use crate::sync::stack::Stack;
 pub(crate) use crate::sync::BATCH;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crossbeam_epoch::{self as epoch, Guard};
 
 /// Up to [`BATCH`] slots, as `(index, state)` pairs, used as a stack.
@@ -87,13 +87,14 @@ impl IndexBatch {
         self.len = other.len;
     }
 
-    /// A batch of the fresh slots `start..end` (at most `BATCH`, state 0), lowest on top.
-    pub(crate) fn from_range(start: u32, end: u32) -> Self {
+    /// A batch of the fresh slots `start..end` (at most `BATCH`), each with FREE `state`,
+    /// lowest on top.
+    pub(crate) fn from_range(start: u32, end: u32, state: u32) -> Self {
         debug_assert!(end > start && (end - start) as usize <= BATCH);
         let mut b = IndexBatch::new();
         // Pop order ascends, so consecutive inserts fill consecutive slots.
         for i in (start..end).rev() {
-            b.push(i, 0);
+            b.push(i, state);
         }
         b
     }
@@ -111,6 +112,13 @@ pub(crate) struct IndexPool {
     free: Stack<IndexBatch>,
     fresh: AtomicU64,
     max_slots: u64,
+    /// The *generation floor*: a FREE state above every state any slot had in memory that
+    /// was given back to the operating system (by `trim`, `compact` or `shrink_to_fit`).
+    /// Such memory reads as zero when touched again, so a state read from it means nothing;
+    /// fresh slots are handed out with this state instead of 0, and `&mut` rebuilds of the
+    /// free list read a slot's state as `max(state, floor)`. It only grows. See
+    /// [Memory](crate::implementation#memory).
+    floor: AtomicU32,
 }
 
 impl IndexPool {
@@ -119,7 +127,37 @@ impl IndexPool {
             free: Stack::new(),
             fresh: AtomicU64::new(0),
             max_slots: u64::from(max_slots),
+            floor: AtomicU32::new(0),
         }
+    }
+
+    /// The generation floor (see the field): the state fresh slots are handed out with.
+    #[inline]
+    pub(crate) fn floor(&self) -> u32 {
+        // Relaxed: any value the floor ever had is a valid state for a fresh slot of a chunk
+        // never given back, and chunks given back (`&mut` only) raised it before anyone
+        // could reach them again through the `&mut` that gave them back.
+        self.floor.load(Ordering::Relaxed)
+    }
+
+    /// Raises the floor to at least `state` (a FREE state).
+    pub(crate) fn raise_floor(&self, state: u32) {
+        debug_assert!(super::slot::is_free(state));
+        self.floor.fetch_max(state, Ordering::Relaxed);
+    }
+
+    /// What a FREE slot whose memory reads `state` may be handed out with: the floor if its
+    /// memory was given back (it reads 0, or less than the floor), else `state`.
+    #[inline]
+    pub(crate) fn free_state(&self, state: u32) -> u32 {
+        debug_assert!(super::slot::is_free(state));
+        state.max(self.floor())
+    }
+
+    /// Sets where fresh slots start. Only under `&mut Arena` with the pool emptied (compaction
+    /// and shrinking lower the high water; `reserve` never does).
+    pub(crate) fn set_high_water(&self, high_water: u64) {
+        self.fresh.store(high_water, Ordering::Relaxed);
     }
 
     pub(crate) fn max_slots(&self) -> u64 {
@@ -186,7 +224,9 @@ impl IndexPool {
                 return Some(batch);
             }
         }
-        self.reserve(1).map(|(s, e)| IndexBatch::from_range(s, e))
+        let floor = self.floor();
+        self.reserve(1)
+            .map(|(s, e)| IndexBatch::from_range(s, e, floor))
     }
 
     /// Returns a batch of FREE indices (possibly empty) to the pool.
@@ -217,6 +257,8 @@ pub(crate) struct SlotCache {
     free: IndexBatch,
     fresh: u32,
     fresh_end: u32,
+    /// The state of the fresh slots: the pool's floor when they were reserved.
+    fresh_state: u32,
 }
 
 impl SlotCache {
@@ -225,6 +267,7 @@ impl SlotCache {
             free: IndexBatch::new(),
             fresh: 0,
             fresh_end: 0,
+            fresh_state: 0,
         }
     }
 
@@ -247,7 +290,7 @@ impl SlotCache {
         if self.fresh < self.fresh_end {
             let index = self.fresh;
             self.fresh += 1;
-            return Some((index, 0));
+            return Some((index, self.fresh_state));
         }
         None
     }
@@ -258,10 +301,14 @@ impl SlotCache {
         if pool.pop_into(&mut self.free) {
             return self.free.pop();
         }
+        // The floor before the reservation: it can only have grown since any chunk of ours
+        // was given back.
+        let floor = pool.floor();
         let (start, end) = pool.reserve(BATCH as u32)?;
         self.fresh = start + 1;
         self.fresh_end = end;
-        Some((start, 0))
+        self.fresh_state = floor;
+        Some((start, floor))
     }
 
     /// Puts FREE slot `(index, state)` back; it is the next one taken.
@@ -281,7 +328,11 @@ impl SlotCache {
     pub(crate) fn give_back(&mut self, pool: &IndexPool) {
         pool.give_back(core::mem::replace(&mut self.free, IndexBatch::new()));
         if self.fresh < self.fresh_end {
-            pool.give_back(IndexBatch::from_range(self.fresh, self.fresh_end));
+            pool.give_back(IndexBatch::from_range(
+                self.fresh,
+                self.fresh_end,
+                self.fresh_state,
+            ));
         }
         self.fresh = 0;
         self.fresh_end = 0;
@@ -320,11 +371,11 @@ mod tests {
     #[test]
     fn stack_is_lifo_and_drops_leftovers() {
         let pool = IndexPool::new(1000);
-        pool.push(IndexBatch::from_range(0, 3));
-        pool.push(IndexBatch::from_range(10, 12));
+        pool.push(IndexBatch::from_range(0, 3, 0));
+        pool.push(IndexBatch::from_range(10, 12, 0));
         let g = epoch::pin();
         assert_eq!(pool.pop(&g).unwrap().as_slice(), &[(11, 0), (10, 0)]);
-        pool.push(IndexBatch::from_range(20, 21));
+        pool.push(IndexBatch::from_range(20, 21, 0));
         assert_eq!(pool.pop(&g).unwrap().as_slice(), &[(20, 0)]);
         drop(g);
         // One node left; Drop frees it (miri checks for the leak).

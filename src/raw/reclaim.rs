@@ -173,9 +173,12 @@ impl<T: Send + Sync, C> Inner<T, C> {
         let mut freed = IndexBatch::new();
         let mut reclaimed = 0;
         for &(index, state) in batch.as_slice() {
-            let slot = self.slot_of_removed(index);
+            let Some(slot) = self.dir.slot(index) else {
+                // Its chunk was freed by a compaction or shrink, which dropped the value.
+                continue;
+            };
             // Relaxed: the slot still holds the REMOVED state the remover's CAS stored,
-            // unless a `clear` reclaimed it first; that clear's writes happen before our
+            // unless a `clear` (or `compact`, `shrink_to_fit`) reclaimed it first; its writes happen before our
             // `Gate::enter` (its `resume` is Release, our enter Acquire). The remover's
             // CAS, and the inserter's value write before it, happen before this closure
             // (crossbeam's deferral synchronises deferrer and runner).
@@ -190,7 +193,9 @@ impl<T: Send + Sync, C> Inner<T, C> {
             // publishes it to the next owner; `get`s only compare it.
             slot.state.store(next, Ordering::Relaxed);
             reclaimed += 1;
-            if core::mem::needs_drop::<T>() {
+            // With feature `poison`, a value without drop glue is "dropped" too, so that
+            // its bytes are poisoned.
+            if core::mem::needs_drop::<T>() || cfg!(feature = "poison") {
                 let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     // SAFETY: REMOVED until just now: initialised, and its grace period is
                     // over, so no reader holds a reference; this batch is the slot's only

@@ -50,9 +50,32 @@
 //! word and then the value right behind it: one cache line, or two when the slot straddles
 //! a line boundary, the same as a `slotmap`. (A struct-of-arrays layout was measured too: it
 //! costs every lookup a second, separate cache line, and lookups were 1.8× slower.)
+//!
+//! # Feature `poison`
+//!
+//! A debugging aid for users whose own unsafe code holds raw pointers into the arena (the
+//! safe API cannot write to a value after its life). With the Cargo feature `poison`, every
+//! path that ends a value's life in its slot ([`read`](SlotRef::read) and
+//! [`drop_value`](SlotRef::drop_value): reclamation after the grace period, `take`,
+//! `retain`, `drain`, `clear`, dropping the arena, compaction) then overwrites the value
+//! cell's bytes with the byte `POISON` (0xA5), also when the value's `Drop` unwinds. When a
+//! FREE slot is about to be reused, [`check_poison`](SlotRef::check_poison) checks that
+//! every byte of its cell is still `POISON` or zero, and panics with the slot's index if
+//! not: something wrote through a pointer into the slot after its value was dropped.
+//!
+//! Zero bytes are accepted because a slot that was never used holds zeros (chunks are zeroed
+//! memory), and `trim` gives whole pages back to the OS, which read as zeros afterwards and
+//! may cut one slot's bytes in two. So a write of zeros, or one into a page that was trimmed
+//! afterwards, goes unnoticed; anything else is reported the next time the slot is reused
+//! (not when it happens, nor if the slot is never reused). Without the feature none of this
+//! costs anything.
 
 use crate::sync::{AtomicU32, UnsafeCell};
 use core::mem::MaybeUninit;
+
+/// The byte pattern the value cell of a dead value is filled with (feature `poison`).
+#[cfg(feature = "poison")]
+pub(crate) const POISON: u8 = 0xA5;
 
 /// A FREE state: the slot holds nothing.
 #[inline(always)]
@@ -109,12 +132,14 @@ pub(crate) struct Slot<T> {
 }
 
 impl<T> Slot<T> {
-    /// A FREE slot with generation 0: what all-zero bytes hold (see `sync/alloc.rs`).
+    /// A FREE slot with generation 0: what all-zero bytes hold (see `sync/alloc.rs`), value
+    /// cell included, so that [`check_poison`](SlotRef::check_poison) reads initialised
+    /// bytes in arrays built with this constructor too.
     pub(crate) fn zero() -> Self {
         Slot {
             state: AtomicU32::new(0),
             next: AtomicU32::new(0),
-            value: UnsafeCell::new(MaybeUninit::uninit()),
+            value: UnsafeCell::new(MaybeUninit::zeroed()),
         }
     }
 
@@ -183,7 +208,57 @@ impl<'a, T> SlotRef<'a, T> {
     #[inline(always)]
     pub(crate) unsafe fn read(self) -> T {
         // SAFETY: initialised and exclusively ours, per the caller.
-        self.value.with_mut(|p| unsafe { (*p).assume_init_read() })
+        let value = self.value.with_mut(|p| unsafe { (*p).assume_init_read() });
+        #[cfg(feature = "poison")]
+        // SAFETY: the slot is still exclusively ours, and the cell now counts as
+        // uninitialised (the value was moved out bitwise above).
+        unsafe {
+            self.poison();
+        }
+        value
+    }
+
+    /// Checks that the value cell of a FREE slot about to be reused still holds the pattern
+    /// a dead value leaves with feature `poison` (see [Feature `poison`](self#feature-poison)).
+    /// Every byte must be `POISON` (0xA5) or zero (a never-used slot, or memory `trim` gave
+    /// back to the OS, which may cut a slot in two); zero-sized `T`s have nothing to check.
+    /// Without the feature, this does nothing.
+    ///
+    /// # Safety
+    /// The slot is FREE and the caller owns it exclusively: nobody writes its cell
+    /// meanwhile, and its bytes are initialised (zeroed memory, or the pattern).
+    ///
+    /// # Panics
+    /// With feature `poison`, if a byte is neither: some code wrote to the slot after its
+    /// value was dropped, through a pointer it kept past the value's life. The message names
+    /// the slot's index, the first such byte's offset in the value and its value.
+    #[inline(always)]
+    pub(crate) unsafe fn check_poison(self, index: u32) {
+        #[cfg(feature = "poison")]
+        {
+            let size = core::mem::size_of::<T>();
+            if size == 0 {
+                return;
+            }
+            let bad = self.value.with(|p| {
+                // SAFETY: the slot is FREE and exclusively ours (the caller's contract), so
+                // no one writes its cell while this slice lives. All `size` bytes are
+                // initialised: the chunk's memory was zeroed when it was allocated (or by
+                // `trim`, or by `Slot::zero`), and since then only whole values were written
+                // into the cell, each followed by `poison`, which wrote every byte of the
+                // cell after the value's life (padding included).
+                let bytes = unsafe { core::slice::from_raw_parts(p.cast::<u8>(), size) };
+                bytes
+                    .iter()
+                    .position(|&b| b != POISON && b != 0)
+                    .map(|offset| (offset, bytes[offset]))
+            });
+            if let Some((offset, byte)) = bad {
+                poison_violated(index, offset, byte);
+            }
+        }
+        #[cfg(not(feature = "poison"))]
+        let _ = index;
     }
 
     /// Drops the value in place.
@@ -192,9 +267,53 @@ impl<'a, T> SlotRef<'a, T> {
     /// As for [`read`](SlotRef::read).
     #[inline(always)]
     pub(crate) unsafe fn drop_value(self) {
+        // Poisons the cell after the drop, also when `T::drop` unwinds.
+        #[cfg(feature = "poison")]
+        let _poison = PoisonOnDrop(self);
         // SAFETY: initialised and exclusively ours, per the caller.
         self.value.with_mut(|p| unsafe { (*p).assume_init_drop() });
     }
+
+    /// Fills the value cell with [`POISON`] (feature `poison`).
+    ///
+    /// # Safety
+    /// The caller owns the slot exclusively, and its cell holds no value (it was moved out or
+    /// dropped): the bytes are overwritten without dropping anything.
+    #[cfg(feature = "poison")]
+    #[inline(always)]
+    unsafe fn poison(self) {
+        // SAFETY: exclusively ours, per the caller; `p` is valid for writes of one
+        // `MaybeUninit<T>`, and any bytes are a valid `MaybeUninit<T>`.
+        self.value
+            .with_mut(|p| unsafe { core::ptr::write_bytes(p, POISON, 1) });
+    }
+}
+
+/// Poisons a slot's value cell when dropped: after `drop_value`'s `T::drop` returns or
+/// unwinds.
+#[cfg(feature = "poison")]
+struct PoisonOnDrop<'a, T>(SlotRef<'a, T>);
+
+#[cfg(feature = "poison")]
+impl<T> Drop for PoisonOnDrop<'_, T> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SAFETY: made by `drop_value`, whose caller owns the slot exclusively; this runs
+        // once the value's drop has returned or unwound, so the cell holds no value.
+        unsafe { self.0.poison() }
+    }
+}
+
+/// The report of [`SlotRef::check_poison`]; out of line, to keep `prepare` small.
+#[cfg(feature = "poison")]
+#[cold]
+#[inline(never)]
+fn poison_violated(index: u32, offset: usize, byte: u8) -> ! {
+    panic!(
+        "epoch-arena (feature poison): slot {index} was written after its value was dropped \
+         (byte {offset} is {byte:#04x}, expected {POISON:#04x}); some code kept a pointer \
+         into the arena past the value's life"
+    )
 }
 
 #[cfg(test)]
@@ -217,5 +336,113 @@ mod tests {
         assert_eq!(freed(last), RETIRED);
         assert_eq!(freed(removed(last)), RETIRED);
         assert!(!is_free(RETIRED) && !has_value(RETIRED));
+    }
+}
+
+#[cfg(all(test, feature = "poison"))]
+mod poison_tests {
+    use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    fn cell_bytes<T>(slot: &Slot<T>) -> Vec<u8> {
+        let size = core::mem::size_of::<T>();
+        // SAFETY: the slot is ours alone; its cell's bytes were zeroed by `Slot::zero` and
+        // since then only overwritten whole (a value, then the poison).
+        slot.value
+            .with(|p| unsafe { core::slice::from_raw_parts(p.cast::<u8>(), size) }.to_vec())
+    }
+
+    fn panic_message(payload: &(dyn core::any::Any + Send)) -> String {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn read_and_drop_poison_the_cell_and_reuse_checks_it() {
+        let slot = Slot::<[u64; 3]>::zero();
+        let s = slot.parts();
+        // Never used: zeros.
+        // SAFETY: a FREE slot this test owns alone.
+        unsafe { s.check_poison(0) };
+
+        // SAFETY: the slot is ours alone and its cell empty.
+        unsafe { s.write([1, 2, 3]) };
+        // SAFETY: ours alone, initialised just above; the cell is empty afterwards.
+        let value = unsafe { s.read() };
+        assert_eq!(value, [1, 2, 3]);
+        assert!(cell_bytes(&slot).iter().all(|&b| b == POISON));
+        // SAFETY: a FREE slot this test owns alone.
+        unsafe { s.check_poison(0) };
+
+        // SAFETY: ours alone, and the cell is empty again.
+        unsafe { s.write([4, 5, 6]) };
+        // SAFETY: ours alone, initialised just above; the cell is empty afterwards.
+        unsafe { s.drop_value() };
+        assert!(cell_bytes(&slot).iter().all(|&b| b == POISON));
+        // SAFETY: a FREE slot this test owns alone.
+        unsafe { s.check_poison(0) };
+
+        // Partly zeroed (a trimmed page boundary through the slot): still fine.
+        // SAFETY: the cell is empty and ours; 12 bytes lie inside it.
+        slot.value
+            .with_mut(|p| unsafe { core::ptr::write_bytes(p.cast::<u8>(), 0, 12) });
+        // SAFETY: a FREE slot this test owns alone.
+        unsafe { s.check_poison(0) };
+    }
+
+    #[test]
+    fn a_write_after_free_is_reported_with_index_and_offset() {
+        let slot = Slot::<u64>::zero();
+        let s = slot.parts();
+        // SAFETY: the slot is ours alone and its cell empty.
+        unsafe { s.write(7) };
+        // SAFETY: ours alone, initialised just above.
+        unsafe { s.drop_value() };
+        // The bug being simulated: a write through a pointer kept past the value's life.
+        // SAFETY: the cell is empty and ours; byte 3 lies inside it.
+        slot.value
+            .with_mut(|p| unsafe { p.cast::<u8>().add(3).write(0x42) });
+        let err = catch_unwind(AssertUnwindSafe(|| s.check_poison(17))).unwrap_err();
+        let msg = panic_message(&*err);
+        assert!(
+            msg.contains("slot 17 was written after its value was dropped")
+                && msg.contains("byte 3 is 0x42, expected 0xa5"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_panicking_drop_still_poisons() {
+        struct Bomb(#[allow(dead_code)] u32);
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                panic!("boom");
+            }
+        }
+        let slot = Slot::<Bomb>::zero();
+        let s = slot.parts();
+        // SAFETY: the slot is ours alone and its cell empty.
+        unsafe { s.write(Bomb(0x1234_5678)) };
+        // SAFETY: ours alone, initialised just above; dropped once (it unwinds).
+        let err = catch_unwind(AssertUnwindSafe(|| unsafe { s.drop_value() })).unwrap_err();
+        assert_eq!(panic_message(&*err), "boom");
+        assert!(cell_bytes(&slot).iter().all(|&b| b == POISON));
+        // SAFETY: a FREE slot this test owns alone.
+        unsafe { s.check_poison(0) };
+    }
+
+    #[test]
+    fn zero_sized_values_have_nothing_to_check() {
+        let slot = Slot::<()>::zero();
+        let s = slot.parts();
+        // SAFETY: the slot is ours alone and its cell empty.
+        unsafe { s.write(()) };
+        // SAFETY: ours alone, initialised just above.
+        unsafe { s.read() };
+        // SAFETY: a FREE slot this test owns alone.
+        unsafe { s.check_poison(0) };
     }
 }

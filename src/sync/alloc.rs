@@ -30,6 +30,95 @@ pub(crate) unsafe fn free<S>(base: *mut S, n: usize) {
     unsafe { imp::free(base, n) }
 }
 
+/// The unit in which memory goes back to the operating system.
+pub(crate) const PAGE: usize = 4096;
+
+/// Whether [`release`] really gives pages back (Linux, not under miri or loom). Elsewhere
+/// the caller resets the memory it meant to give back itself, so that it reads as released
+/// memory does (zeros), and the protocols around it are exercised the same way.
+pub(crate) const RELEASES_PAGES: bool = cfg!(all(target_os = "linux", not(miri), not(loom)));
+
+/// Gives the pages of `[start, start + len)` (page aligned) back to the operating system:
+/// they read as zero when touched again. Returns how many of their bytes were resident.
+/// Does nothing and returns 0 unless [`RELEASES_PAGES`].
+///
+/// # Safety
+/// The range lies inside one array from [`new_zeroed`] whose elements are valid as all-zero
+/// bytes, and nobody reads or writes those bytes non-atomically meanwhile (atomic loads of
+/// them see either their old value or zero).
+pub(crate) unsafe fn release(start: *mut u8, len: usize) -> usize {
+    debug_assert!((start as usize).is_multiple_of(PAGE) && len.is_multiple_of(PAGE));
+    #[cfg(all(target_os = "linux", not(miri), not(loom)))]
+    {
+        let resident = pages::resident(start, len);
+        // SAFETY: the range is page aligned and inside our own allocation (the caller's
+        // contract); MADV_DONTNEED on private anonymous (or heap) memory only makes those
+        // pages read as zero, which the caller's contract allows.
+        unsafe { libc::madvise(start.cast(), len, libc::MADV_DONTNEED) };
+        resident
+    }
+    #[cfg(not(all(target_os = "linux", not(miri), not(loom))))]
+    {
+        let _ = (start, len);
+        0
+    }
+}
+
+/// Bytes of `[start, start + len)` that are resident (backed by physical memory), or `None`
+/// unless [`RELEASES_PAGES`] (then nobody knows).
+pub(crate) fn resident(start: *const u8, len: usize) -> Option<usize> {
+    #[cfg(all(target_os = "linux", not(miri), not(loom)))]
+    {
+        let first = start as usize & !(PAGE - 1);
+        let end = start as usize + len;
+        let last = (end + PAGE - 1) & !(PAGE - 1);
+        // Counts whole pages, then takes off the parts of the end pages outside the range.
+        let mut bytes = pages::resident(first as *mut u8, last - first);
+        if bytes == 0 {
+            return Some(0);
+        }
+        let head = start as usize - first;
+        if head > 0 && pages::resident(first as *mut u8, PAGE) > 0 {
+            bytes -= head;
+        }
+        let tail = last - end;
+        if tail > 0 && pages::resident((last - PAGE) as *mut u8, PAGE) > 0 {
+            bytes = bytes.saturating_sub(tail);
+        }
+        Some(bytes.min(len))
+    }
+    #[cfg(not(all(target_os = "linux", not(miri), not(loom))))]
+    {
+        let _ = (start, len);
+        None
+    }
+}
+
+#[cfg(all(target_os = "linux", not(miri), not(loom)))]
+mod pages {
+    use super::PAGE;
+
+    /// Resident bytes of the page-aligned range `[start, start + len)`, by `mincore`.
+    pub(super) fn resident(start: *mut u8, len: usize) -> usize {
+        let mut resident = 0;
+        let mut vec = [0u8; 512];
+        let mut at = start as usize;
+        let end = at + len;
+        while at < end {
+            let n = ((end - at) / PAGE).min(vec.len());
+            // SAFETY: `vec` has room for `n` entries, one per page of the range; mincore
+            // only reads the page tables. A failure (ENOMEM for an unmapped page cannot
+            // happen inside our allocation) counts as nothing resident.
+            let r = unsafe { libc::mincore(at as *mut libc::c_void, n * PAGE, vec.as_mut_ptr()) };
+            if r == 0 {
+                resident += vec[..n].iter().filter(|&&b| b & 1 != 0).count() * PAGE;
+            }
+            at += n * PAGE;
+        }
+        resident
+    }
+}
+
 #[cfg(not(loom))]
 mod imp {
     use std::alloc::Layout;
@@ -68,6 +157,21 @@ mod imp {
             // SAFETY: mapped by `huge::map` with this layout (caller's contract).
             unsafe { huge::unmap(base.cast(), layout) };
             return;
+        }
+        // The allocator may keep a freed block in its heap, resident, for later requests
+        // (glibc does for blocks below its mmap threshold, which it raises after every
+        // large free): give the pages wholly inside the block to the kernel first, so the
+        // memory leaves the process either way. Not after the free: the allocator writes its
+        // own bookkeeping into the block then.
+        #[cfg(all(target_os = "linux", not(miri)))]
+        {
+            let start = (base as usize).next_multiple_of(super::PAGE);
+            let end = (base as usize + layout.size()) & !(super::PAGE - 1);
+            if end > start {
+                // SAFETY: page-aligned pages inside our block, which nobody uses any more
+                // (caller's contract); they only read as zero if touched again.
+                unsafe { super::release(start as *mut u8, end - start) };
+            }
         }
         // SAFETY: allocated by `alloc_zeroed` with this layout (caller's contract).
         unsafe { std::alloc::dealloc(base.cast(), layout) };
