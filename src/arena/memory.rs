@@ -146,8 +146,11 @@ impl<T: Send + Sync> Arena<T> {
     }
 
     /// Bytes of slot memory resident now: what the arena's chunks hold in physical memory.
-    /// On Linux the kernel's page tables tell (`mincore`); elsewhere it is the bytes of slots
-    /// ever used and not trimmed since.
+    /// On Linux the kernel's page tables tell (`/proc/self/pagemap`: pages present and mapped
+    /// only by this process, so a trimmed page that was only read again, and so maps the
+    /// kernel's shared zero page, does not count; `mincore` where pagemap cannot be read).
+    /// Elsewhere it is the bytes of slots ever used and not trimmed since. Reads one 8-byte
+    /// page-table entry per 4 KiB page.
     ///
     /// ```
     /// let arena = epoch_arena::Arena::new();
@@ -169,8 +172,8 @@ impl<T: Send + Sync> Arena<T> {
     /// alignment), clamped to `0.0..=1.0`. 0 means every resident byte holds a live value;
     /// 0.9 means nine tenths of the memory the arena holds could be given back by
     /// compacting. [`trim`](Arena::trim) lowers it without moving values (when whole pages
-    /// are empty); [`compact`](Arena::compact) brings it close to 0. Costs one `mincore`
-    /// call per chunk.
+    /// are empty); [`compact`](Arena::compact) brings it close to 0. Costs what
+    /// [`resident_bytes`](Arena::resident_bytes) costs.
     ///
     /// ```
     /// let mut arena = epoch_arena::Arena::new();

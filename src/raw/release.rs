@@ -122,7 +122,7 @@ impl<T, C> Inner<T, C> {
     }
 
     /// Bytes of chunk memory resident now: by the operating system's page tables where it
-    /// tells ([`RELEASES_PAGES`]), else the bytes of slots whose state word is not zero
+    /// tells ([`RELEASES_PAGES`]; see `sync/alloc.rs`), else the bytes of slots whose state word is not zero
     /// (what was released reads as zero there too).
     pub(crate) fn resident_bytes(&self) -> usize {
         let mut bytes = 0;

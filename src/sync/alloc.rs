@@ -97,9 +97,44 @@ pub(crate) fn resident(start: *const u8, len: usize) -> Option<usize> {
 #[cfg(all(target_os = "linux", not(miri), not(loom)))]
 mod pages {
     use super::PAGE;
+    use std::os::unix::fs::FileExt;
 
-    /// Resident bytes of the page-aligned range `[start, start + len)`, by `mincore`.
+    /// Resident bytes of the page-aligned range `[start, start + len)`.
+    ///
+    /// A page counts when it is present and mapped only here (`/proc/self/pagemap`, flags
+    /// "present" and "exclusively mapped"): a page given back and then only *read* again
+    /// (a stale key's lookup, an iteration, the sweep) maps the kernel's shared zero page,
+    /// which costs no memory, and `mincore` would count it. (The flag exists since Linux
+    /// 4.2.) Where pagemap cannot be read, `mincore` counts.
     pub(super) fn resident(start: *mut u8, len: usize) -> usize {
+        pagemap(start, len).unwrap_or_else(|| by_mincore(start, len))
+    }
+
+    fn pagemap(start: *mut u8, len: usize) -> Option<usize> {
+        const PRESENT: u64 = 1 << 63;
+        const EXCLUSIVE: u64 = 1 << 56;
+        let file = std::fs::File::open("/proc/self/pagemap").ok()?;
+        let first = start as usize / PAGE;
+        let pages = len / PAGE;
+        let mut entries = [0u8; 8 * 512];
+        let mut resident = 0;
+        let mut at = 0;
+        while at < pages {
+            let n = (pages - at).min(512);
+            file.read_exact_at(&mut entries[..8 * n], ((first + at) * 8) as u64)
+                .ok()?;
+            for entry in entries[..8 * n].chunks_exact(8) {
+                let e = u64::from_ne_bytes(entry.try_into().ok()?);
+                if e & (PRESENT | EXCLUSIVE) == PRESENT | EXCLUSIVE {
+                    resident += PAGE;
+                }
+            }
+            at += n;
+        }
+        Some(resident)
+    }
+
+    fn by_mincore(start: *mut u8, len: usize) -> usize {
         let mut resident = 0;
         let mut vec = [0u8; 512];
         let mut at = start as usize;
