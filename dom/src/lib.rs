@@ -28,9 +28,11 @@
 //! ```
 //!
 //! * [`node`]: the node type, its links (an intrusive child list edited under the parent's
-//!   lock) and its `Trace` impl.
+//!   lock), its `Trace` impl and its `Relocate` impl.
 //! * [`sink`]: html5ever's `TreeSink` over `&Arena<Node>`, one per document, and the
 //!   garbage-collection contract it follows (one guard per parse, shade before every link).
+//! * [`memory`]: giving memory back after a collection: [`compact`] (which relocates every
+//!   node link and the documents' keys) and the checks that the links survived it.
 //! * [`serial`]: HTML serialization and a canonical tree dump for comparing trees.
 //! * [`input`]: loading documents from files and directories, reporting what cannot be
 //!   read.
@@ -41,10 +43,12 @@
 
 pub mod corpus;
 pub mod input;
+pub mod memory;
 pub mod node;
 pub mod serial;
 pub mod sink;
 
-pub use node::{count_reachable, Attr, AttrName, Children, Element, Node, NodeData};
+pub use memory::{check_links, compact, link_shape, LinkShape, NodeLinks, Target};
+pub use node::{count_reachable, Attr, AttrName, Children, Element, Links, Node, NodeData};
 pub use serial::{dump, to_html};
-pub use sink::{parse, parse_pinned, ArenaSink, NodeRef, Parsed};
+pub use sink::{parse, parse_pinned, ArenaSink, NodeRef, Parsed, Unrooted};

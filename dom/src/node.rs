@@ -24,7 +24,7 @@
 //! sibling links, so a detached node keeps nothing of its old list alive.
 
 use compact_str::CompactString;
-use epoch_arena::{Arena, Guard, Key, Trace, Tracer};
+use epoch_arena::{Arena, Guard, Key, Relocate, Remap, Trace, Tracer};
 use html5ever::{ExpandedName, LocalName, QualName};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +50,21 @@ pub struct Node {
     pub data: NodeData,
 }
 
+/// A snapshot of a node's five links ([`Node::links`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Links {
+    /// The parent (weak: not traced).
+    pub parent: Option<Key>,
+    /// The previous sibling (weak).
+    pub prev_sibling: Option<Key>,
+    /// The next sibling (traced).
+    pub next_sibling: Option<Key>,
+    /// The first child (traced).
+    pub first_child: Option<Key>,
+    /// The last child (weak).
+    pub last_child: Option<Key>,
+}
+
 /// An optional key in an atomic, 0 for `None`.
 ///
 /// Relaxed is enough for every access: readers and editors of a list hold its owner's
@@ -66,6 +81,19 @@ impl Link {
 
     fn set(&self, key: Option<Key>) {
         self.0.store(key.map_or(0, Key::to_bits), Ordering::Relaxed);
+    }
+}
+
+/// Through `get_mut`: a compaction has the arena exclusively, so no atomic access is needed.
+/// A key `remap` does not know named no live node before the compaction (a weak link to a
+/// collected node); it is left as it is, so it stays stale and keeps reading as gone, as
+/// [`Relocate`]'s rule asks.
+impl Relocate for Link {
+    fn relocate(&mut self, remap: &Remap) {
+        let bits = self.0.get_mut();
+        if let Some(new) = Key::from_bits(*bits).and_then(|key| remap.get(key)) {
+            *bits = new.to_bits();
+        }
     }
 }
 
@@ -181,6 +209,19 @@ impl Node {
         self.parent.get()
     }
 
+    /// The node's five links, read one at a time without any lock: a consistent picture
+    /// only of a tree that no thread is editing (a finished, rooted document). To walk a
+    /// list that may be edited, use [`children`](Node::children).
+    pub fn links(&self) -> Links {
+        Links {
+            parent: self.parent.get(),
+            prev_sibling: self.prev_sibling.get(),
+            next_sibling: self.next_sibling.get(),
+            first_child: self.first_child.get(),
+            last_child: self.last_child.get(),
+        }
+    }
+
     /// Locks this node's child list for reading or editing. `key` must be this node's key.
     /// Hold it briefly: the thread building the document waits for it.
     pub fn children<'g>(
@@ -279,6 +320,41 @@ impl Trace for Node {
         {
             tracer.edge(*contents);
         }
+    }
+}
+
+/// Rewrites every key the node holds after [`Arena::compact_with`]: its five links and a
+/// template's contents. Use it as `arena.compact_with(|node, remap| node.relocate(remap))`,
+/// or call [`compact`](crate::compact), which also rewrites the keys held outside the arena.
+///
+/// A link whose key `remap` maps to `None` is left as it is ([`Relocate`]'s rule): it named
+/// no live node before the compaction, and it still names none after it. In a DOM whose
+/// unreachable nodes were collected that is only ever a weak link (`parent`,
+/// `prev_sibling`, `last_child`) to a collected node, which already read as gone.
+impl Relocate for Node {
+    fn relocate(&mut self, remap: &Remap) {
+        self.parent.relocate(remap);
+        self.prev_sibling.relocate(remap);
+        self.next_sibling.relocate(remap);
+        self.first_child.relocate(remap);
+        self.last_child.relocate(remap);
+        self.data.relocate(remap);
+    }
+}
+
+/// Only an element holds a key (a template's contents).
+impl Relocate for NodeData {
+    fn relocate(&mut self, remap: &Remap) {
+        if let NodeData::Element(e) = self {
+            e.relocate(remap);
+        }
+    }
+}
+
+/// A template's contents key.
+impl Relocate for Element {
+    fn relocate(&mut self, remap: &Remap) {
+        self.template_contents.relocate(remap);
     }
 }
 
@@ -450,4 +526,45 @@ pub fn count_reachable(arena: &Arena<Node>, root: Key, guard: &Guard) -> usize {
         }
     }
     seen.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use epoch_arena::pin;
+
+    fn node() -> Node {
+        Node::new(NodeData::Document)
+    }
+
+    /// Every link is relocated to its node's new key; a weak link to a node that was gone
+    /// before the compaction keeps its stale key, which still names nothing.
+    #[test]
+    fn relocate_rewrites_live_links_and_leaves_dead_ones() {
+        let mut arena: Arena<Node> = Arena::new();
+        let hole = arena.insert(node());
+        let parent = arena.insert(node());
+        let child = arena.insert(node());
+        let gone = arena.insert(node());
+        {
+            let guard = pin();
+            let p = arena.get(parent, &guard).unwrap();
+            let c = arena.get(child, &guard).unwrap();
+            p.children(parent, &arena, &guard).push_back(child, c);
+            // A weak link to a node that is then removed, as after a collection.
+            c.prev_sibling.set(Some(gone));
+        }
+        arena.take(hole);
+        arena.take(gone);
+        let remap = arena.compact_with(|n, remap| n.relocate(remap));
+        assert_eq!(remap.moved(), 1, "the child moved into the hole");
+        let (parent, child) = (remap.get(parent).unwrap(), remap.get(child).unwrap());
+        let guard = pin();
+        let p = arena.get(parent, &guard).unwrap().links();
+        let c = arena.get(child, &guard).unwrap().links();
+        assert_eq!((p.first_child, p.last_child), (Some(child), Some(child)));
+        assert_eq!(c.parent, Some(parent));
+        assert_eq!(c.prev_sibling, Some(gone), "a dead link is left as it is");
+        assert!(arena.get(gone, &guard).is_none(), "and still names nothing");
+    }
 }

@@ -31,7 +31,7 @@
 
 use crate::node::{lock, Attr, AttrName, Children, Element, Node, NodeData};
 use compact_str::CompactString;
-use epoch_arena::{pin, Arena, Guard, Key, Root};
+use epoch_arena::{pin, Arena, Guard, Key, Relocate, Remap, Root};
 use html5ever::interface::{ElementFlags, NodeOrText, QuirksMode, TreeSink};
 use html5ever::tendril::{StrTendril, TendrilSink};
 use html5ever::{local_name, ns, Attribute, ExpandedName, QualName};
@@ -53,10 +53,78 @@ pub struct Parsed<'a> {
     pub created: usize,
 }
 
-impl Parsed<'_> {
+impl<'a> Parsed<'a> {
     /// The document node's key.
     pub fn document(&self) -> Key {
         self.root.key()
+    }
+
+    /// Gives up the document's root and keeps its key and report: what to hold across
+    /// [`compact`](crate::compact), which needs the arena exclusively while every `Root`
+    /// borrows it. [`Unrooted::root`] roots the document again.
+    ///
+    /// Until then nothing keeps the document alive: a collection would sweep it. Only
+    /// unroot while no collection can run, as while the arena is about to be borrowed
+    /// mutably.
+    ///
+    /// ```
+    /// use epoch_arena::{pin, Arena};
+    /// use epoch_arena_dom::{compact, parse, to_html};
+    ///
+    /// let mut arena = Arena::new();
+    /// let scratch = parse(&arena, "<p>scratch");
+    /// let page = parse(&arena, "<p>kept");
+    /// drop(scratch);
+    /// arena.collect([]);
+    /// let mut held = vec![page.unroot()];
+    /// compact(&mut arena, &mut held); // moves the kept nodes into the scratch page's slots
+    /// let page = held.pop().unwrap().root(&arena);
+    /// assert_eq!(
+    ///     to_html(&arena, page.document(), &pin()),
+    ///     "<html><head></head><body><p>kept</p></body></html>"
+    /// );
+    /// ```
+    pub fn unroot(self) -> Unrooted {
+        Unrooted {
+            document: self.root.key(),
+            quirks_mode: self.quirks_mode,
+            errors: self.errors,
+            created: self.created,
+        }
+    }
+}
+
+/// A parsed document without its root ([`Parsed::unroot`]): the document node's key and
+/// what the parse reported. [`Relocate`] rewrites the key after a compaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unrooted {
+    /// The document node's key. Nothing keeps it alive.
+    pub document: Key,
+    /// The quirks mode html5ever chose.
+    pub quirks_mode: QuirksMode,
+    /// Parse errors html5ever reported.
+    pub errors: usize,
+    /// Nodes the parse inserted.
+    pub created: usize,
+}
+
+impl Unrooted {
+    /// Roots the document again in `arena` (the arena it was parsed into; after a
+    /// compaction, with the key relocated).
+    pub fn root(self, arena: &Arena<Node>) -> Parsed<'_> {
+        Parsed {
+            root: arena.root(self.document),
+            quirks_mode: self.quirks_mode,
+            errors: self.errors,
+            created: self.created,
+        }
+    }
+}
+
+/// The document key, through [`Remap::get`] (unchanged if it named no live node).
+impl Relocate for Unrooted {
+    fn relocate(&mut self, remap: &Remap) {
+        self.document.relocate(remap);
     }
 }
 

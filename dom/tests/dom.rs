@@ -1,6 +1,7 @@
 //! Tests of the DOM: trees equal to
 //! html5ever's reference `RcDom`, parallel builds equal to serial ones, exact reclamation of
-//! dropped documents, consistent child lists for concurrent readers, and bad input.
+//! dropped documents, consistent child lists for concurrent readers, trees unchanged by
+//! trimming and compaction, and bad input.
 //!
 //! Not run under Miri: html5ever's tree builder is far too slow there, and this code has no
 //! `unsafe` of its own; the arena it runs on is covered by the library's Miri suite.
@@ -8,8 +9,11 @@
 
 use epoch_arena::{pin, Arena, Key};
 use epoch_arena_dom::serial::{write_dump_line, DumpNode};
+use epoch_arena_dom::{
+    check_links, compact, count_reachable, dump, link_shape, parse, to_html, LinkShape, Node,
+    NodeData, Parsed, Target, Unrooted,
+};
 use epoch_arena_dom::{corpus, input};
-use epoch_arena_dom::{count_reachable, dump, parse, to_html, Node, NodeData, Parsed};
 use html5ever::tendril::TendrilSink;
 use markup5ever_rcdom::{Handle, NodeData as RcData, RcDom};
 use proptest::prelude::*;
@@ -524,4 +528,199 @@ fn unreadable_paths_are_reported_and_skipped_and_bad_utf8_is_decoded_lossily() {
         assert!(count_reachable(&arena, p.document(), &pin()) >= 4);
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What a kept document looks like: its HTML, its tree dump and its links' shape.
+fn snapshot(arena: &Arena<Node>, document: Key) -> (String, String, LinkShape) {
+    let guard = pin();
+    (
+        to_html(arena, document, &guard),
+        dump(arena, document, &guard),
+        link_shape(arena, document, &guard),
+    )
+}
+
+/// Parses generated pages, then the tricky documents (templates, foreign content, adoption
+/// agency) after them, into one arena, drops the pages and every third tricky document,
+/// and collects. The kept documents sit in the highest slots, above the freed ones, so a
+/// compaction moves them. Returns the kept documents, unrooted, with their snapshots taken
+/// before the collection.
+fn kept_after_collection(arena: &Arena<Node>) -> Vec<(Unrooted, (String, String, LinkShape))> {
+    let pages = corpus::generate(10, 16 << 10, 21);
+    let dropped: Vec<Parsed<'_>> = pages.iter().map(|d| parse(arena, &d.html)).collect();
+    let mut kept = Vec::new();
+    let mut dropped_too = Vec::new();
+    for (i, html) in TRICKY.iter().enumerate() {
+        let p = parse(arena, html);
+        if i % 3 == 1 {
+            dropped_too.push(p);
+        } else {
+            let before = snapshot(arena, p.document());
+            kept.push((p, before));
+        }
+    }
+    drop((dropped, dropped_too));
+    arena.collect([]);
+    // Swept nodes are dropped, and their slots freed, once the epoch has moved past every
+    // guard (other tests' too: the epoch is shared by the process).
+    arena.flush();
+    let t = std::time::Instant::now();
+    while arena.stats().pending_reclamation > 0 {
+        assert!(
+            t.elapsed().as_secs() < 60,
+            "the swept nodes are never dropped"
+        );
+        pin().flush();
+        std::thread::yield_now();
+    }
+    let guard = pin();
+    let kept_nodes: usize = kept
+        .iter()
+        .map(|(p, _)| count_reachable(arena, p.document(), &guard))
+        .sum();
+    assert_eq!(arena.len(), kept_nodes, "only the kept documents are left");
+    drop(guard);
+    kept.into_iter().map(|(p, s)| (p.unroot(), s)).collect()
+}
+
+/// Every kept document serializes and dumps as before, its links agree with each other,
+/// and each points to the node at the same position as before.
+fn assert_unchanged(arena: &Arena<Node>, kept: &[(Unrooted, (String, String, LinkShape))]) {
+    for (doc, (html, tree, shape)) in kept {
+        let (html2, tree2, shape2) = snapshot(arena, doc.document);
+        assert_eq!(&html2, html);
+        assert_eq!(&tree2, tree);
+        assert_eq!(&shape2, shape, "a link points elsewhere in\n{tree}");
+        let nodes = check_links(arena, doc.document, &pin()).unwrap();
+        assert_eq!(nodes, shape.len());
+        assert!(shape.nodes().iter().all(|n| [
+            n.parent,
+            n.prev_sibling,
+            n.next_sibling,
+            n.first_child,
+            n.last_child
+        ]
+        .iter()
+        .all(|t| matches!(t, Target::None | Target::Node(_)))));
+    }
+}
+
+#[test]
+fn compaction_keeps_serialization_and_every_link() {
+    let mut arena: Arena<Node> = Arena::new();
+    let mut kept = kept_after_collection(&arena);
+    assert!(kept.len() >= 10);
+    let templates = kept
+        .iter()
+        .filter(|(_, (_, _, shape))| {
+            shape
+                .nodes()
+                .iter()
+                .any(|n| matches!(n.template_contents, Target::Node(_)))
+        })
+        .count();
+    assert!(templates > 0, "a template's contents key is relocated too");
+    assert_unchanged(&arena, &kept);
+
+    let live = arena.len();
+    let old: Vec<Key> = kept.iter().map(|(d, _)| d.document).collect();
+    let capacity = arena.capacity();
+    let mut docs: Vec<Unrooted> = kept.iter().map(|(d, _)| *d).collect();
+    let remap = compact(&mut arena, &mut docs);
+    assert_eq!(remap.live(), live);
+    assert!(remap.moved() > 0, "the kept documents sat above the holes");
+    assert!(
+        arena.capacity() < capacity,
+        "the chunks above were given back"
+    );
+    assert_eq!(arena.len(), live);
+    for (i, doc) in docs.iter().enumerate() {
+        assert_eq!(remap.get(old[i]), Some(doc.document));
+        if doc.document != old[i] {
+            assert!(
+                !arena.contains(old[i]),
+                "a moved document's old key is dead"
+            );
+        }
+        kept[i].0 = *doc;
+    }
+    // Every live node is in the lowest slots now.
+    let guard = pin();
+    assert!(arena.iter(&guard).all(|(k, _)| (k.index() as usize) < live));
+    drop(guard);
+    assert_unchanged(&arena, &kept);
+
+    // A second compaction has nothing to move and changes nothing.
+    let again = compact(&mut arena, &mut docs);
+    assert_eq!(again.moved(), 0);
+    assert!(docs
+        .iter()
+        .zip(&kept)
+        .all(|(d, k)| d.document == k.0.document));
+    assert_unchanged(&arena, &kept);
+
+    // The relocated traced links still reach every node: rooted again, the documents keep
+    // all of them through a collection, and unrooted, they go.
+    let roots: Vec<Parsed<'_>> = docs.iter().map(|d| d.root(&arena)).collect();
+    let stats = arena.collect([]);
+    assert_eq!((stats.marked, stats.swept), (live, 0));
+    assert_unchanged(&arena, &kept);
+    drop(roots);
+    assert_eq!(arena.collect([]).swept, live);
+    assert!(arena.is_empty());
+}
+
+#[test]
+fn trim_keeps_serialization_and_every_link() {
+    let arena: Arena<Node> = Arena::new();
+    let kept = kept_after_collection(&arena);
+    let roots: Vec<Parsed<'_>> = kept.iter().map(|(d, _)| d.root(&arena)).collect();
+    let before = arena.resident_bytes();
+    let released = arena.trim();
+    #[cfg(target_os = "linux")]
+    {
+        assert!(released > 0, "the dropped pages' memory goes back");
+        assert!(arena.resident_bytes() < before);
+    }
+    let _ = (before, released);
+    assert_unchanged(&arena, &kept);
+
+    // Trimming runs while other threads parse into the arena and read the kept documents;
+    // the released slots are reused, and the new documents come out as a serial parse's.
+    let pages = corpus::generate(6, 16 << 10, 22);
+    let expected: Vec<String> = {
+        let serial = Arena::new();
+        pages
+            .iter()
+            .map(|d| dump(&serial, parse(&serial, &d.html).document(), &pin()))
+            .collect()
+    };
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let builder = s.spawn(|| {
+            let parsed: Vec<Parsed<'_>> = pages.iter().map(|d| parse(&arena, &d.html)).collect();
+            done.store(true, Ordering::Release);
+            parsed
+        });
+        let reader = s.spawn(|| {
+            while !done.load(Ordering::Acquire) {
+                assert_unchanged(&arena, &kept);
+            }
+        });
+        let mut trims = 0;
+        while !done.load(Ordering::Acquire) {
+            arena.trim();
+            trims += 1;
+        }
+        let parsed = builder.join().unwrap();
+        reader.join().unwrap();
+        assert!(trims > 0);
+        let guard = pin();
+        for (p, want) in parsed.iter().zip(&expected) {
+            assert_eq!(&dump(&arena, p.document(), &guard), want);
+            check_links(&arena, p.document(), &guard).unwrap();
+        }
+    });
+    assert_unchanged(&arena, &kept);
+    drop(roots);
 }
