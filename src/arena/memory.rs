@@ -47,7 +47,7 @@ impl<T: Send + Sync> Arena<T> {
     /// reclamation drops it (the compaction would wait for itself). A panicking `Drop` of a
     /// value that was waiting for reclamation is caught and discarded, as reclamation does.
     pub fn compact(&mut self) -> Remap {
-        self.compact_with(|_, _| {})
+        self.compact_only()
     }
 
     /// [`compact`](Arena::compact), then calls `f` on every live value with the forwarding
@@ -74,6 +74,15 @@ impl<T: Send + Sync> Arena<T> {
     /// # Panics
     /// As for [`compact`](Arena::compact), and if `f` panics.
     pub fn compact_with(&mut self, mut f: impl FnMut(&mut T, &Remap)) -> Remap {
+        let remap = self.compact_only();
+        for (_, value) in self.iter_mut() {
+            f(value, &remap);
+        }
+        remap
+    }
+
+    /// The compaction of [`compact`](Arena::compact) and [`compact_with`](Arena::compact_with).
+    fn compact_only(&mut self) -> Remap {
         if gate::inside(self.raw.as_ptr().cast()) {
             panic!(
                 "epoch-arena: compact called from a value's Drop run by this arena's own \
@@ -84,9 +93,6 @@ impl<T: Send + Sync> Arena<T> {
         // SAFETY: `rebuild` gives the closure every slot exclusively.
         let (remap, _discarded) =
             self.rebuild(|inner| unsafe { inner.compact_exclusive(live_hint) });
-        for (_, value) in self.iter_mut() {
-            f(value, &remap);
-        }
         remap
     }
 

@@ -139,6 +139,9 @@ impl<T, C> Inner<T, C> {
             let (from, generation) = loop {
                 hi -= 1;
                 if hi == lo {
+                    // The hole is the first slot at or above `n`: its chunk may be freed, so
+                    // the floor must cover it too.
+                    notes.note(lo, hole_state);
                     break 'fingers;
                 }
                 let Some(slot) = self.dir.slot(hi) else {

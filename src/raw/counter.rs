@@ -99,7 +99,9 @@ impl Counters {
     /// Counts finished reclamations.
     #[inline]
     pub(crate) fn add_reclaimed(&self, n: isize) {
-        self.reclaimed.fetch_add(n, Ordering::Relaxed);
+        // Release: reclamation counts after it gave the slots back, so a `sum` that reads
+        // this count (Acquire) and sees nothing pending finds them in the pool.
+        self.reclaimed.fetch_add(n, Ordering::Release);
     }
 
     /// Counts values removed through `&mut Arena`. Only with the arena borrowed mutably:
@@ -174,8 +176,9 @@ impl Counters {
     /// (live, pending reclamation) summed over all cells.
     pub(crate) fn sum(&self) -> (usize, usize) {
         // Read `reclaimed` first: it only trails `removed`, so reading it before the cells
-        // can only overstate `pending` a little, never make it negative.
-        let reclaimed = self.reclaimed.load(Ordering::Relaxed);
+        // can only overstate `pending` a little, never make it negative. Acquire pairs with
+        // `add_reclaimed`'s Release: the slots of what we count as reclaimed are in the pool.
+        let reclaimed = self.reclaimed.load(Ordering::Acquire);
         let (inserted, removed) = self.totals();
         let taken = self.taken.load(Ordering::Relaxed);
         let live = inserted.wrapping_sub(removed).wrapping_sub(taken).max(0) as usize;

@@ -216,8 +216,10 @@ impl<T: Send + Sync, C> Inner<T, C> {
                 freed.push(index, next);
             }
         }
-        self.anchor.counters.add_reclaimed(reclaimed);
+        // Slots first, count second: whoever sees nothing pending any more (the count's
+        // Release, its Acquire) finds the slots in the pool.
         self.anchor.pool.give_back(freed);
+        self.anchor.counters.add_reclaimed(reclaimed);
     }
 
     fn slot_of_removed(&self, index: u32) -> SlotRef<'_, T> {
