@@ -356,6 +356,8 @@ impl<T: Send + Sync> Arena<T> {
                 return;
             };
             let stop = (chunk_start(c) + chunk_len(c) as u64).min(u64::from(end));
+            // `done` is kept exact after every value: if the iterator panics, it gives back
+            // exactly the slots still unused and counts exactly the values published.
             for o in offset..offset + (stop - u64::from(done.next)) as usize {
                 let Some(value) = values.next() else {
                     return;

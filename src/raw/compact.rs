@@ -28,7 +28,7 @@
 //! no longer REMOVED (or their chunk gone) and skip them. See
 //! [Memory](crate::implementation#memory).
 
-use super::chunk::{chunk_start, NUM_CHUNKS};
+use super::chunk::{chunk_len, chunk_start, locate, ChunkDir, ChunkRef, NUM_CHUNKS};
 use super::release::RELEASE_LIMIT;
 use super::slot::{self, SlotRef};
 use super::{FreeSink, Inner};
@@ -55,15 +55,52 @@ impl ChunkNotes {
         }
     }
 
-    /// Notes slot `index`'s state as it ends the scan (FREE or RETIRED).
+    /// Notes the state a slot of chunk `c` ends the scan with (FREE or RETIRED).
     #[inline]
-    fn note(&mut self, index: u32, state: u32) {
-        let (c, _) = super::chunk::locate(index);
+    fn note(&mut self, c: usize, state: u32) {
         if state == slot::RETIRED || state >= RELEASE_LIMIT {
             self.keep[c] = true;
         } else {
             self.max[c] = self.max[c].max(state);
         }
+    }
+}
+
+/// A finger's cached chunk: scanning slot by slot, it looks the chunk up only when it
+/// crosses into another one.
+struct Finger<'a, T> {
+    chunk: usize,
+    start: u64,
+    end: u64,
+    slots: Option<ChunkRef<'a, T>>,
+}
+
+impl<'a, T> Finger<'a, T> {
+    fn new() -> Self {
+        Finger {
+            chunk: 0,
+            start: 1,
+            end: 0,
+            slots: None,
+        }
+    }
+
+    /// Slot `index` and its chunk, if the chunk is allocated.
+    #[inline(always)]
+    fn slot(&mut self, dir: &'a ChunkDir<T>, index: u32) -> (usize, Option<SlotRef<'a, T>>) {
+        let i = u64::from(index);
+        if i < self.start || i >= self.end {
+            let (chunk, _) = locate(index);
+            self.chunk = chunk;
+            self.start = chunk_start(chunk);
+            self.end = self.start + chunk_len(chunk) as u64;
+            self.slots = dir.chunk(chunk);
+        }
+        let slot = self
+            .slots
+            .as_ref()
+            .map(|c| c.slot((i - self.start) as usize));
+        (self.chunk, slot)
     }
 }
 
@@ -107,13 +144,15 @@ impl<T, C> Inner<T, C> {
         let mut live = Vec::with_capacity(live_hint);
         let mut moved = Vec::new();
         let (mut lo, mut hi) = (0u32, high_water);
+        let (mut lo_finger, mut hi_finger) = (Finger::new(), Finger::new());
         'fingers: loop {
             // `lo` up to a hole.
             let (hole, hole_state) = loop {
                 if lo >= hi {
                     break 'fingers;
                 }
-                let Some(slot) = self.dir.slot(lo) else {
+                let (_, slot) = lo_finger.slot(&self.dir, lo);
+                let Some(slot) = slot else {
                     // Reserved but never allocated: a hole that never held a value. Its
                     // chunk is allocated if a value moves in.
                     break (None, self.anchor.pool.free_state(0));
@@ -135,16 +174,18 @@ impl<T, C> Inner<T, C> {
                 }
                 break (Some(slot), self.anchor.pool.free_state(state));
             };
+            let lo_chunk = lo_finger.chunk;
             // `hi` down to a live value above the hole.
             let (from, generation) = loop {
                 hi -= 1;
                 if hi == lo {
                     // The hole is the first slot at or above `n`: its chunk may be freed, so
                     // the floor must cover it too.
-                    notes.note(lo, hole_state);
+                    notes.note(lo_chunk, hole_state);
                     break 'fingers;
                 }
-                let Some(slot) = self.dir.slot(hi) else {
+                let (hi_chunk, slot) = hi_finger.slot(&self.dir, hi);
+                let Some(slot) = slot else {
                     continue;
                 };
                 let mut state = slot.state.load(Ordering::Relaxed);
@@ -155,9 +196,13 @@ impl<T, C> Inner<T, C> {
                     // SAFETY: REMOVED, and ours (the caller's contract).
                     state = unsafe { self.drop_pending(slot, state, &mut panic) };
                 }
-                notes.note(hi, state);
+                notes.note(hi_chunk, state);
             };
             // Move it.
+            if hole.is_none() {
+                // Its chunk is allocated now: look it up again.
+                lo_finger = Finger::new();
+            }
             let Some(hole) = hole.or_else(|| self.dir.slot_or_alloc(lo)) else {
                 // Unreachable: `hole`'s chunk is smaller than `from`'s, which is backed.
                 unreachable!("slot {lo} cannot be backed but slot {hi} is")
@@ -174,7 +219,7 @@ impl<T, C> Inner<T, C> {
             hole.state.store(new_state, Ordering::Relaxed);
             let freed = slot::freed(generation);
             from.state.store(freed, Ordering::Relaxed);
-            notes.note(hi, freed);
+            notes.note(hi_finger.chunk, freed);
             live.push(new_state);
             moved.push((Key::new(hi, generation), Key::new(lo, new_state)));
             lo += 1;
@@ -210,7 +255,7 @@ impl<T, C> Inner<T, C> {
                 if slot::is_occupied(state) || state == slot::RETIRED {
                     top = Some(index);
                 } else {
-                    notes.note(index, state);
+                    notes.note(locate(index).0, state);
                 }
             }
         }

@@ -20,7 +20,7 @@
 //! [Insert](crate::implementation#insert) and
 //! [Free-slot stack](crate::implementation#free-slot-stack).
 
-use crate::sync::stack::Stack;
+use crate::sync::stack::{Stack, Taken};
 pub(crate) use crate::sync::BATCH;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crossbeam_epoch::{self as epoch, Guard};
@@ -194,6 +194,18 @@ impl IndexPool {
     /// Pops a batch of FREE indices, if the shared stack has one.
     pub(crate) fn pop(&self, guard: &Guard) -> Option<IndexBatch> {
         self.free.pop_with(guard, IndexBatch::clone)
+    }
+
+    /// Takes every batch off the shared stack at once (for `trim`): their slots are the
+    /// caller's until it gives them back with [`push_all`](IndexPool::push_all), and the
+    /// chain must then be retired (see [`Taken`]).
+    pub(crate) fn take_all(&self, guard: &Guard) -> Taken<IndexBatch> {
+        self.free.take_all(guard)
+    }
+
+    /// Pushes batches of FREE slots as one chain, the first on top.
+    pub(crate) fn push_all(&self, batches: impl IntoIterator<Item = IndexBatch>) {
+        self.free.push_all(batches);
     }
 
     /// Whether the shared stack looks empty (a hint; no guard needed).

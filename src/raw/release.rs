@@ -6,8 +6,8 @@
 //! Trimming gives back the pages in which no slot holds anything, without moving a value and
 //! without stopping anyone:
 //!
-//! 1. **Own the free slots.** Trim pops every batch off the pool's shared stack (after
-//!    handing its own thread's cache back). While it holds them, those FREE slots are its
+//! 1. **Own the free slots.** Trim takes the pool's whole shared stack with one swap
+//!    (after handing its own thread's cache back). While it holds them, those FREE slots are its
 //!    alone, exactly as they are an inserter's between popping and publishing: nobody else
 //!    writes them, and readers only load their state words, which never match a key (a key
 //!    carries an OCCUPIED generation). Inserters meanwhile take other batches, or fresh slots.
@@ -20,7 +20,9 @@
 //! 3. **Release whole pages.** For each run of consecutive owned slots, the pages lying
 //!    entirely inside the run go back to the operating system (`MADV_DONTNEED` on Linux).
 //!    A page shared with a slot trim does not own is kept.
-//! 4. **Give the batches back**, in the order they were taken. The slots are as usable as
+//! 4. **Give the batches back**, in the order they were taken, as one chain of new nodes
+//!    pushed with one CAS; the taken chain is freed after a grace period (a popper that
+//!    lost the race may still read its links), as one deferred function. The slots are as usable as
 //!    before: the next insert into one faults in a zero page and stores the state its batch
 //!    carries.
 //!
@@ -35,25 +37,28 @@ use super::pool::{IndexBatch, IndexPool};
 use super::slot::Slot;
 use super::Inner;
 use crate::sync::alloc::{self, PAGE, RELEASES_PAGES};
+use crate::sync::stack::Taken;
 use crate::sync::Ordering;
-use crossbeam_epoch as epoch;
+use crossbeam_epoch::{self as epoch, Guard};
 
 /// Slots whose state is at or past this keep their memory: releasing them would raise the
 /// floor so high that new slots start close to retirement. It leaves every new slot at
 /// least 2^29 reuses.
 pub(crate) const RELEASE_LIMIT: u32 = 1 << 31;
 
-/// The batches trim holds, pushed back in their original order however trim ends.
+/// The batches trim holds: pushed back in their order, as new nodes with one CAS, and the
+/// taken chain retired, however trim ends.
 struct Held<'a> {
     pool: &'a IndexPool,
-    batches: Vec<IndexBatch>,
+    taken: Option<Taken<IndexBatch>>,
+    guard: &'a Guard,
 }
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        // The first popped was the top: push it last.
-        while let Some(batch) = self.batches.pop() {
-            self.pool.push(batch);
+        if let Some(taken) = self.taken.take() {
+            self.pool.push_all(taken.iter().cloned());
+            taken.retire(self.guard);
         }
     }
 }
@@ -64,27 +69,26 @@ impl<T, C> Inner<T, C> {
     pub(crate) fn trim(&self) -> usize {
         let anchor = &self.anchor;
         local::unbind(anchor);
-        let high_water = self.high_water();
-        let mut held = Held {
-            pool: &anchor.pool,
-            batches: Vec::new(),
-        };
-        {
-            let guard = epoch::pin();
-            // Bounded: every batch that can appear holds distinct slots below the key-space
-            // limit, and pushes racing with us are at most one per slot freed meanwhile.
-            while let Some(batch) = anchor.pool.pop(&guard) {
-                held.batches.push(batch);
-            }
-        }
-        if held.batches.is_empty() {
+        if anchor.pool.free_is_empty() {
             return 0;
         }
-        // Step 1 done: one bit per owned slot below the high water read first (slots above
-        // it came from fresh ranges reserved meanwhile; they are left alone).
+        let high_water = self.high_water();
+        let guard = epoch::pin();
+        // Step 1: one swap takes every batch; one CAS will give them back (no batch is
+        // copied out and no node freed one by one, so readers' pins do not pay for it).
+        let held = Held {
+            pool: &anchor.pool,
+            taken: Some(anchor.pool.take_all(&guard)),
+            guard: &guard,
+        };
+        let Some(taken) = held.taken.as_ref() else {
+            return 0;
+        };
+        // One bit per owned slot below the high water read first (slots above it came from
+        // fresh ranges reserved meanwhile; they are left alone).
         let mut owned = vec![0u64; (high_water as usize).div_ceil(64)];
         let mut floor = 0;
-        for batch in &held.batches {
+        for batch in taken.iter() {
             for &(index, state) in batch.as_slice() {
                 if u64::from(index) < high_water && state < RELEASE_LIMIT {
                     owned[index as usize / 64] |= 1 << (index % 64);
@@ -118,6 +122,7 @@ impl<T, C> Inner<T, C> {
             }
         }
         // Step 4: `held` drops.
+        drop(held);
         released
     }
 

@@ -113,7 +113,12 @@ mod pages {
     fn pagemap(start: *mut u8, len: usize) -> Option<usize> {
         const PRESENT: u64 = 1 << 63;
         const EXCLUSIVE: u64 = 1 << 56;
-        let file = std::fs::File::open("/proc/self/pagemap").ok()?;
+        // Opened once per process: `read_exact_at` is `pread`, which shares no offset, so
+        // any number of threads may use the one handle.
+        static PAGEMAP: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+        let file = PAGEMAP
+            .get_or_init(|| std::fs::File::open("/proc/self/pagemap").ok())
+            .as_ref()?;
         let first = start as usize / PAGE;
         let pages = len / PAGE;
         let mut entries = [0u8; 8 * 512];
