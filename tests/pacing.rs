@@ -1,6 +1,8 @@
 //! Pacing: `collect_if_due` collects when the policy says a cycle is due, and only then.
 //!
-//! No timing: every assertion is about counts (insertions, survivors, `len`).
+//! No timing: every assertion is about counts (insertions, survivors, `len`). Under Miri the
+//! floors and counts are smaller (every insertion is slow there); the schedules they check
+//! are the same.
 
 use epoch_arena::{pin, Arena, Key, Pacing, Root, Trace, Tracer};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -48,12 +50,13 @@ fn the_default_is_proportional_with_a_floor_and_trims_above_half() {
 
 #[test]
 fn below_the_floor_nothing_is_collected() {
-    let arena = arena(pacing(1000, 1.0));
-    let keys = garbage(&arena, 999);
+    const FLOOR: usize = if cfg!(miri) { 100 } else { 1000 };
+    let arena = arena(pacing(FLOOR, 1.0));
+    let keys = garbage(&arena, FLOOR - 1);
     for _ in 0..3 {
         assert!(arena.collect_if_due().is_none());
     }
-    assert_eq!(arena.len(), 999);
+    assert_eq!(arena.len(), FLOOR - 1);
     assert!(
         keys.iter().all(|&k| arena.contains(k)),
         "unreachable but kept"
@@ -62,16 +65,21 @@ fn below_the_floor_nothing_is_collected() {
 
 #[test]
 fn at_the_floor_a_cycle_runs_and_sweeps_the_unreachable() {
-    let arena = arena(pacing(1000, 1.0));
-    let roots = rooted(&arena, 10);
-    let trash = garbage(&arena, 989);
-    assert!(arena.collect_if_due().is_none(), "999 inserted");
+    const FLOOR: usize = if cfg!(miri) { 100 } else { 1000 };
+    const ROOTS: usize = 10;
+    let arena = arena(pacing(FLOOR, 1.0));
+    let roots = rooted(&arena, ROOTS);
+    let trash = garbage(&arena, FLOOR - ROOTS - 1);
+    assert!(arena.collect_if_due().is_none(), "{} inserted", FLOOR - 1);
     trash.iter().for_each(|&k| assert!(arena.contains(k)));
-    let last = arena.insert(Leaf); // the 1000th insertion
-    let stats = arena.collect_if_due().expect("due at 1000 insertions");
-    assert_eq!((stats.marked, stats.swept, stats.roots), (10, 990, 10));
+    let last = arena.insert(Leaf); // the FLOOR-th insertion
+    let stats = arena.collect_if_due().expect("due at FLOOR insertions");
+    assert_eq!(
+        (stats.marked, stats.swept, stats.roots),
+        (ROOTS, FLOOR - ROOTS, ROOTS)
+    );
     assert_eq!(stats.trimmed, 0, "trim_above is None");
-    assert_eq!(arena.len(), 10);
+    assert_eq!(arena.len(), ROOTS);
     assert!(roots.iter().all(|r| arena.contains(r.key())));
     assert!(trash.iter().all(|&k| !arena.contains(k)) && !arena.contains(last));
     // And not again right away.
@@ -80,10 +88,12 @@ fn at_the_floor_a_cycle_runs_and_sweeps_the_unreachable() {
 
 #[test]
 fn insertions_through_a_handle_count() {
-    let arena = arena(pacing(500, 1.0));
+    // Still more than two of a handle's 64-slot batches under Miri.
+    const FLOOR: usize = if cfg!(miri) { 150 } else { 500 };
+    let arena = arena(pacing(FLOOR, 1.0));
     {
         let mut handle = arena.handle();
-        for _ in 0..499 {
+        for _ in 0..FLOOR - 1 {
             handle.insert(Leaf);
         }
         assert!(arena.collect_if_due().is_none());
@@ -91,8 +101,8 @@ fn insertions_through_a_handle_count() {
         // The handle is still alive (its cell is counted while it is owned).
         let stats = arena
             .collect_if_due()
-            .expect("500 insertions through a handle");
-        assert_eq!(stats.swept, 500);
+            .expect("FLOOR insertions through a handle");
+        assert_eq!(stats.swept, FLOOR);
     }
     assert!(arena.is_empty());
 }
@@ -111,15 +121,18 @@ fn inserts_until_due(arena: &Arena<Leaf>, limit: usize) -> usize {
 
 #[test]
 fn the_next_cycle_is_due_after_max_of_floor_and_growth_times_survivors() {
-    let floor = 100;
+    let floor = if cfg!(miri) { 6 } else { 100 };
+    // Survivors: `many` (so many that half of them is still above the floor), or half the
+    // floor.
+    let many = 5 * floor;
     for (survivors, growth, expected) in [
-        (500, 1.0, 500),  // proportional: as many again as survived
-        (50, 1.0, floor), // the floor
-        (500, 2.0, 1000), // GOGC=200
-        (500, 0.5, 250),
-        (500, 0.0, floor),
-        (500, f64::NAN, floor), // NaN counts as 0
-        (500, -3.0, floor),     // and so does a negative factor
+        (many, 1.0, many),       // proportional: as many again as survived
+        (floor / 2, 1.0, floor), // the floor
+        (many, 2.0, 2 * many),   // GOGC=200
+        (many, 0.5, many / 2),
+        (many, 0.0, floor),
+        (many, f64::NAN, floor), // NaN counts as 0
+        (many, -3.0, floor),     // and so does a negative factor
     ] {
         let arena = arena(pacing(floor, growth));
         let roots = rooted(&arena, survivors);
@@ -140,29 +153,32 @@ fn the_next_cycle_is_due_after_max_of_floor_and_growth_times_survivors() {
 
 #[test]
 fn the_first_cycle_is_due_at_the_floor_however_much_is_rooted() {
+    const FLOOR: usize = if cfg!(miri) { 30 } else { 100 };
     // Before any collection the arena counts from empty: no survivors yet.
-    let arena = arena(pacing(100, 1.0));
-    let roots = rooted(&arena, 99);
+    let arena = arena(pacing(FLOOR, 1.0));
+    let roots = rooted(&arena, FLOOR - 1);
     assert!(arena.collect_if_due().is_none());
     let more = rooted(&arena, 1);
     let stats = arena.collect_if_due().expect("due at the floor");
-    assert_eq!((stats.marked, stats.swept), (100, 0));
-    // 100 survived: the next is due after 100 more.
-    assert_eq!(inserts_until_due(&arena, 1000), 100);
-    assert_eq!(arena.len(), 100);
+    assert_eq!((stats.marked, stats.swept), (FLOOR, 0));
+    // FLOOR survived: the next is due after FLOOR more.
+    assert_eq!(inserts_until_due(&arena, 10 * FLOOR), FLOOR);
+    assert_eq!(arena.len(), FLOOR);
     drop((roots, more));
 }
 
 #[test]
 fn a_collection_by_hand_resets_the_schedule() {
-    let arena = arena(pacing(1000, 1.0));
-    garbage(&arena, 900);
-    assert_eq!(arena.collect([]).swept, 900);
-    // 900 + 100 = the old trigger, but the schedule now counts from the collection.
-    garbage(&arena, 100);
+    const FLOOR: usize = if cfg!(miri) { 100 } else { 1000 };
+    const FIRST: usize = FLOOR / 10 * 9;
+    let arena = arena(pacing(FLOOR, 1.0));
+    garbage(&arena, FIRST);
+    assert_eq!(arena.collect([]).swept, FIRST);
+    // FIRST + this = the old trigger, but the schedule now counts from the collection.
+    garbage(&arena, FLOOR - FIRST);
     assert!(arena.collect_if_due().is_none());
-    assert_eq!(arena.len(), 100);
-    assert_eq!(inserts_until_due(&arena, 5000), 900);
+    assert_eq!(arena.len(), FLOOR - FIRST);
+    assert_eq!(inserts_until_due(&arena, 5 * FLOOR), FIRST);
 }
 
 #[test]
@@ -183,30 +199,44 @@ fn a_pinned_thread_gets_none_not_a_panic() {
 
 #[test]
 fn never_never_collects() {
+    // Outside Miri, well past the default floor (4096).
+    const N: usize = if cfg!(miri) { 200 } else { 20_000 };
     let arena = arena(Pacing::never());
     let roots = rooted(&arena, 3);
-    for _ in 0..20_000 {
+    for _ in 0..N {
         arena.insert(Leaf);
         assert!(arena.collect_if_due().is_none());
     }
-    assert_eq!(arena.len(), 20_003);
+    assert_eq!(arena.len(), N + 3);
     // Collections by hand still work, and the policy stays "never".
-    assert_eq!(arena.collect([]).swept, 20_000);
-    garbage(&arena, 20_000);
+    assert_eq!(arena.collect([]).swept, N);
+    garbage(&arena, N);
     assert!(arena.collect_if_due().is_none());
-    assert_eq!(arena.len(), 20_003);
+    assert_eq!(arena.len(), N + 3);
     drop(roots);
 }
 
 #[test]
 fn a_loop_of_garbage_and_collect_if_due_stays_bounded() {
-    let floor = Pacing::default().min_inserted;
-    for rooted_count in [1000, 10_000] {
-        let arena = arena(Pacing::default().with_trim_above(None));
+    // The default policy; under Miri with a smaller floor, and fewer roots and insertions.
+    // Either way the roots are first below the floor, then above it, and each arena runs
+    // several cycles.
+    let floor = if cfg!(miri) {
+        32
+    } else {
+        Pacing::default().min_inserted
+    };
+    let rooted_counts = if cfg!(miri) { [8, 80] } else { [1000, 10_000] };
+    let insertions = if cfg!(miri) { 320 } else { 200_000 };
+    for rooted_count in rooted_counts {
+        let policy = Pacing::default()
+            .with_min_inserted(floor)
+            .with_trim_above(None);
+        let arena = arena(policy);
         let roots = rooted(&arena, rooted_count);
         let mut cycles = 0;
         let mut max_len = 0;
-        for _ in 0..200_000 {
+        for _ in 0..insertions {
             arena.insert(Leaf);
             if let Some(stats) = arena.collect_if_due() {
                 cycles += 1;
@@ -218,7 +248,7 @@ fn a_loop_of_garbage_and_collect_if_due_stays_bounded() {
         let bound = rooted_count + floor.max(rooted_count);
         assert!(max_len <= bound, "{max_len} > {bound}");
         assert!(max_len < 3 * floor + rooted_count);
-        assert!(cycles >= 200_000 / bound, "{cycles} cycles");
+        assert!(cycles >= insertions / bound, "{cycles} cycles");
         assert!(roots.iter().all(|r| arena.contains(r.key())));
     }
 }
@@ -226,9 +256,10 @@ fn a_loop_of_garbage_and_collect_if_due_stays_bounded() {
 #[test]
 fn threads_share_the_schedule_and_keep_their_roots() {
     const THREADS: usize = 2;
-    const EACH: usize = 50_000;
-    let rooted_count = 300;
-    let arena = arena(pacing(2000, 1.0));
+    const EACH: usize = if cfg!(miri) { 300 } else { 50_000 };
+    const FLOOR: usize = if cfg!(miri) { 150 } else { 2000 };
+    let rooted_count = if cfg!(miri) { 30 } else { 300 };
+    let arena = arena(pacing(FLOOR, 1.0));
     let roots = rooted(&arena, rooted_count);
     let cycles = AtomicUsize::new(0);
     std::thread::scope(|s| {
@@ -326,23 +357,26 @@ fn a_paced_cycle_trims_a_fragmented_arena() {
     impl Trace for Counted {
         fn trace(&self, _: &mut Tracer<'_>) {}
     }
+    const ROOTS: usize = if cfg!(miri) { 20 } else { 100 };
+    const GARBAGE: usize = if cfg!(miri) { 400 } else { 50_000 };
+    const FLOOR: usize = if cfg!(miri) { 100 } else { 1000 };
     let alive = Arc::new(());
     let pacing = Pacing::default()
-        .with_min_inserted(1000)
+        .with_min_inserted(FLOOR)
         .with_trim_above(Some(0.5));
     let arena: Arena<Counted> = Arena::builder().pacing(pacing).build();
-    let roots: Vec<_> = (0..100)
+    let roots: Vec<_> = (0..ROOTS)
         .map(|_| arena.root(arena.insert(Counted(Arc::clone(&alive)))))
         .collect();
-    for _ in 0..50_000 {
+    for _ in 0..GARBAGE {
         arena.insert(Counted(Arc::clone(&alive)));
     }
     // Sweep by hand (a collection by hand never trims) and wait until the swept values are
     // dropped and their slots free: only free slots' memory can go back.
     let stats = arena.collect([]);
-    assert_eq!((stats.swept, stats.trimmed), (50_000, 0));
+    assert_eq!((stats.swept, stats.trimmed), (GARBAGE, 0));
     arena.flush();
-    while Arc::strong_count(&alive) > 1 + 100 {
+    while Arc::strong_count(&alive) > 1 + ROOTS {
         pin().flush();
     }
     // Most of the slot memory now holds nothing: the next paced cycle trims.
@@ -355,10 +389,10 @@ fn a_paced_cycle_trims_a_fragmented_arena() {
                 assert!(stats.trimmed > 0, "fragmented, but nothing trimmed");
                 break n;
             }
-            assert!(n < 100_000, "never due");
+            assert!(n < 100 * FLOOR, "never due");
         }
     };
-    assert_eq!(n, 1000);
+    assert_eq!(n, FLOOR);
     assert!(roots.iter().all(|r| arena.contains(r.key())));
     // The arena still works after the trim.
     let key = arena.insert(Counted(Arc::clone(&alive)));

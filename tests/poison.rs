@@ -9,6 +9,10 @@ use std::sync::Arc;
 
 const REPORT: &str = "was written after its value was dropped";
 
+/// Insertions [`insert_until_panic`] makes at most: far more than the freed slots (under
+/// Miri still more than two 64-slot batches past them, so each is reused and checked).
+const TRIES: usize = if cfg!(miri) { 256 } else { 4096 };
+
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<String>()
@@ -40,11 +44,13 @@ fn padded(i: usize) -> Padded {
 
 #[test]
 fn every_way_a_value_ends_leaves_a_reusable_slot() {
+    /// A third of the first values; the rounds insert multiples of it.
+    const THIRD: usize = if cfg!(miri) { 32 } else { 100 };
     let mut arena: Arena<Padded> = Arena::new();
-    let keys: Vec<Key> = (0..300).map(|i| arena.insert(padded(i))).collect();
+    let keys: Vec<Key> = (0..3 * THIRD).map(|i| arena.insert(padded(i))).collect();
 
     // take
-    for &k in &keys[..100] {
+    for &k in &keys[..THIRD] {
         assert!(arena.take(k).is_some());
     }
     // retain (drop in place)
@@ -54,7 +60,7 @@ fn every_way_a_value_ends_leaves_a_reusable_slot() {
     assert!(arena.is_empty());
 
     // Reuse every freed slot, then some.
-    let keys: Vec<Key> = (0..400).map(|i| arena.insert(padded(i))).collect();
+    let keys: Vec<Key> = (0..4 * THIRD).map(|i| arena.insert(padded(i))).collect();
     let guard = epoch_arena::pin();
     assert_eq!(arena.get(keys[7], &guard), Some(&padded(7)));
     drop(guard);
@@ -62,7 +68,7 @@ fn every_way_a_value_ends_leaves_a_reusable_slot() {
     // remove, then reclamation after the grace period (drop in place)
     let witness = Arc::new(());
     let arena2: Arena<(u32, Arc<()>)> = Arena::new();
-    let keys2: Vec<Key> = (0..200)
+    let keys2: Vec<Key> = (0..2 * THIRD as u32)
         .map(|i| arena2.insert((i, Arc::clone(&witness))))
         .collect();
     for &k in &keys2 {
@@ -76,13 +82,13 @@ fn every_way_a_value_ends_leaves_a_reusable_slot() {
         epoch_arena::pin().flush();
     }
     assert_eq!(Arc::strong_count(&witness), 1, "reclamation did not run");
-    for i in 0..400 {
+    for i in 0..4 * THIRD as u32 {
         arena2.insert((i, Arc::clone(&witness)));
     }
 
     // clear, then reuse
     arena.clear();
-    for i in 0..500 {
+    for i in 0..5 * THIRD {
         arena.insert(padded(i));
     }
     // and the arena's drop
@@ -105,7 +111,7 @@ fn a_value_whose_drop_panics_still_leaves_a_reusable_slot() {
     let err = catch_unwind(AssertUnwindSafe(|| arena.retain(|_, b| b.0 > 3))).unwrap_err();
     assert_eq!(panic_message(&*err), "boom");
     // The slot of the value whose drop panicked is poisoned like the others.
-    assert_eq!(insert_until_panic(&arena, 4096, || Bomb(100)), None);
+    assert_eq!(insert_until_panic(&arena, TRIES, || Bomb(100)), None);
 }
 
 #[test]
@@ -127,7 +133,7 @@ fn a_write_after_take_is_reported_when_the_slot_is_reused() {
     unsafe { (*ptr)[1] = 0xDEAD_BEEF };
 
     // `take` put the slot in this thread's insert cache, so it is reused next.
-    let msg = insert_until_panic(&arena, 4096, || [1; 4]).expect("the write was not reported");
+    let msg = insert_until_panic(&arena, TRIES, || [1; 4]).expect("the write was not reported");
     assert!(
         msg.contains(&format!("slot {} {REPORT}", key.index())),
         "{msg}"
@@ -157,7 +163,7 @@ fn a_write_after_retain_is_reported_when_the_slot_is_reused() {
     // touches until the next insertion.
     unsafe { ptr.write(0x0101_0101_0101_0101) };
 
-    let msg = insert_until_panic(&arena, 4096, || 2).expect("the write was not reported");
+    let msg = insert_until_panic(&arena, TRIES, || 2).expect("the write was not reported");
     assert!(
         msg.contains(&format!("slot {} {REPORT}", key.index()))
             && msg.contains("byte 0 is 0x01, expected 0xa5"),
@@ -175,5 +181,5 @@ fn writing_zeros_or_the_pattern_back_goes_unnoticed() {
     arena.take(key);
     // SAFETY: as above; the bug being simulated.
     unsafe { ptr.write(0) };
-    assert_eq!(insert_until_panic(&arena, 4096, || 2), None);
+    assert_eq!(insert_until_panic(&arena, TRIES, || 2), None);
 }

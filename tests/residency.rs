@@ -26,7 +26,10 @@ fn trimmed_pages_read_again_do_not_count() {
     assert!(before >= N as usize * 40 * 9 / 10, "{before}");
     let released = arena.trim();
     let after = arena.resident_bytes();
-    assert!(released >= before * 8 / 10, "released {released} of {before}");
+    assert!(
+        released >= before * 8 / 10,
+        "released {released} of {before}"
+    );
     assert!(after <= before / 10, "{after} of {before}");
     // Read every slot again: the iteration visits every state word, the lookups of the
     // stale keys too.

@@ -130,8 +130,9 @@ impl<T: Send + Sync> Arena<T> {
     /// Slots in other threads' insert caches (up to 64 per thread or [`Handle`](crate::Handle)),
     /// values waiting for reclamation, and pages shared with a live value keep their memory.
     /// While the trim runs, inserts that find no free slot take fresh ones. No reader ever
-    /// waits for it. Memory is given back only on Linux (`madvise(MADV_DONTNEED)`);
-    /// elsewhere `trim` returns 0. Takes `O(free slots + high water / 64)` time.
+    /// waits for it. Memory is given back on Linux (`madvise(MADV_DONTNEED)`); elsewhere
+    /// (and under miri) the slots are only reset as released memory would read, and the
+    /// bytes returned are those of the slots reset. Takes `O(free slots + high water / 64)` time.
     ///
     /// ```
     /// let arena = epoch_arena::Arena::new();

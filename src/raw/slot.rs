@@ -405,7 +405,8 @@ mod poison_tests {
         // SAFETY: the cell is empty and ours; byte 3 lies inside it.
         slot.value
             .with_mut(|p| unsafe { p.cast::<u8>().add(3).write(0x42) });
-        let err = catch_unwind(AssertUnwindSafe(|| s.check_poison(17))).unwrap_err();
+        // SAFETY: a FREE slot this test owns alone.
+        let err = catch_unwind(AssertUnwindSafe(|| unsafe { s.check_poison(17) })).unwrap_err();
         let msg = panic_message(&*err);
         assert!(
             msg.contains("slot 17 was written after its value was dropped")
