@@ -12,12 +12,11 @@ fn an_iterator_that_panics_midway_keeps_what_it_yielded_and_loses_no_slot() {
     let arena = Arena::builder().max_slots(N).build();
     let yielded = std::cell::Cell::new(0u32);
     let r = catch_unwind(AssertUnwindSafe(|| {
-        arena.insert_many((0..N).map(|i| {
+        arena.insert_many((0..N).inspect(|&i| {
             if i == N / 2 {
                 panic!("the iterator panics");
             }
             yielded.set(yielded.get() + 1);
-            i
         }))
     }));
     assert!(r.is_err());

@@ -91,6 +91,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
         if !self.retired.is_empty() {
             self.hand_off();
         }
+        let _waiting = inner.anchor.pool.waiting();
         if inner.reclaim_for_insert() {
             return self.cache.refill(&inner.anchor.pool);
         }

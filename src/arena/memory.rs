@@ -129,8 +129,16 @@ impl<T: Send + Sync> Arena<T> {
     ///
     /// Slots in other threads' insert caches (up to 64 per thread or [`Handle`](crate::Handle)),
     /// values waiting for reclamation, and pages shared with a live value keep their memory.
-    /// While the trim runs, inserts that find no free slot take fresh ones. No reader ever
-    /// waits for it. Memory is given back on Linux (`madvise(MADV_DONTNEED)`); elsewhere
+    /// While the trim runs, inserts that find no free slot take fresh ones; one that finds
+    /// none either (the arena is at [`max_slots`](Arena::max_slots)) waits for the trim to
+    /// give the free slots back, and trims do not start while it waits. No reader ever
+    /// waits for it.
+    ///
+    /// On Linux, chunks of 4 MiB and more are advised as transparent huge pages. The
+    /// kernel's `khugepaged` may later merge a partly trimmed 2 MiB range back into a
+    /// whole huge page (up to `/sys/kernel/mm/transparent_hugepage/khugepaged/max_ptes_none`
+    /// empty pages per range, 511 by default), which makes that memory resident again;
+    /// lower that setting, or [`compact`](Arena::compact), where it matters. Memory is given back on Linux (`madvise(MADV_DONTNEED)`); elsewhere
     /// (and under miri) the slots are only reset as released memory would read, and the
     /// bytes returned are those of the slots reset. Takes `O(free slots + high water / 64)` time.
     ///

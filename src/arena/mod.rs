@@ -290,7 +290,9 @@ impl<T: Send + Sync> Arena<T> {
     ///
     /// The key space is full when every slot index below [`max_slots`](Arena::max_slots)
     /// is live, waiting for its grace period, retired after 2^30 reuses, or sitting in
-    /// another thread's cache (at most 64 per [`Handle`] or thread).
+    /// another thread's cache (at most 64 per [`Handle`] or thread). An insertion that finds
+    /// no free slot while a [`trim`](Arena::trim) holds the free slots waits for the trim
+    /// to give them back.
     ///
     /// ```
     /// let arena = epoch_arena::Arena::builder().max_slots(1).build();
@@ -335,6 +337,7 @@ impl<T: Send + Sync> Arena<T> {
         if let Some(taken) = local::take_index(&inner.anchor) {
             return Some(taken);
         }
+        let _waiting = inner.anchor.pool.waiting();
         if inner.reclaim_for_insert() {
             return local::take_index(&inner.anchor);
         }
@@ -565,6 +568,9 @@ impl<T: Send + Sync> Arena<T> {
     /// Sizes and memory: live values, slots, chunks, bytes, pending reclamation.
     pub fn stats(&self) -> Stats {
         let (live, pending_reclamation) = self.inner().anchor.counters.sum();
+        // Residency before the chunks: chunks only grow under `&self`, so a concurrent
+        // growth cannot make `resident_bytes` exceed `bytes_reserved`.
+        let resident_bytes = self.resident_bytes();
         let (chunks, slots, bytes_reserved) = self.inner().dir.footprint();
         let (inserted, removed) = self.inner().anchor.counters.lifetime();
         Stats {
@@ -575,7 +581,7 @@ impl<T: Send + Sync> Arena<T> {
             bytes_reserved,
             pending_reclamation,
             mark_bytes: self.inner().collector.mark_bytes(),
-            resident_bytes: self.resident_bytes(),
+            resident_bytes,
             inserted,
             removed,
         }

@@ -22,7 +22,7 @@
 
 use crate::sync::stack::{Stack, Taken};
 pub(crate) use crate::sync::BATCH;
-use crate::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Backoff, Ordering};
 use crossbeam_epoch::{self as epoch, Guard};
 
 /// Up to [`BATCH`] slots, as `(index, state)` pairs, used as a stack.
@@ -119,6 +119,12 @@ pub(crate) struct IndexPool {
     /// free list read a slot's state as `max(state, floor)`. It only grows. See
     /// [Memory](crate::implementation#memory).
     floor: AtomicU32,
+    /// Trims holding the shared stack's batches right now (see `raw/release.rs`): an
+    /// insertion that finds no free slot waits for them rather than report a full arena.
+    trimming: AtomicUsize,
+    /// Insertions that found no free slot and wait for trims: a trim that sees one backs
+    /// off, so back-to-back trims cannot starve them.
+    waiters: AtomicUsize,
 }
 
 impl IndexPool {
@@ -128,7 +134,47 @@ impl IndexPool {
             fresh: AtomicU64::new(0),
             max_slots: u64::from(max_slots),
             floor: AtomicU32::new(0),
+            trimming: AtomicUsize::new(0),
+            waiters: AtomicUsize::new(0),
         }
+    }
+
+    /// Marks a trim as about to hold batches (until [`end_trim`](IndexPool::end_trim));
+    /// false if an insertion is waiting for free slots: then the trim must not take them
+    /// (and still calls `end_trim`).
+    pub(crate) fn begin_trim(&self) -> bool {
+        // SeqCst, with `Waiting`'s: of a trim and a waiter arriving together, at least one
+        // sees the other (the trim backs off, or the waiter waits for it to end).
+        self.trimming.fetch_add(1, Ordering::SeqCst);
+        self.waiters.load(Ordering::SeqCst) == 0
+    }
+
+    /// Ends [`begin_trim`](IndexPool::begin_trim), after the batches are back on the stack.
+    pub(crate) fn end_trim(&self) {
+        // Release, after the push (itself Release): a waiter that sees the count drop with
+        // Acquire finds the batches on the stack.
+        self.trimming.fetch_sub(1, Ordering::Release);
+    }
+
+    /// For an insertion that found no free slot: waits while a trim holds the stack's
+    /// batches and the stack is empty, so that a full-looking arena is not reported full
+    /// because of a trim. Trims are short (they only scan their batches and call
+    /// `madvise`); readers never come here.
+    ///
+    /// Call it while registered with [`waiting`](IndexPool::waiting), and take the slot
+    /// before that registration ends: no new trim starts meanwhile.
+    pub(crate) fn wait_for_trims(&self) {
+        let backoff = Backoff::new();
+        while self.free_is_empty() && self.trimming.load(Ordering::SeqCst) != 0 {
+            backoff.snooze();
+        }
+    }
+
+    /// Registers an insertion that found no free slot (see
+    /// [`wait_for_trims`](IndexPool::wait_for_trims)) until the result is dropped.
+    pub(crate) fn waiting(&self) -> Waiting<'_> {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        Waiting(self)
     }
 
     /// The generation floor (see the field): the state fresh slots are handed out with.
@@ -257,6 +303,15 @@ impl IndexPool {
     pub(crate) fn discard_stack(&self) {
         // SAFETY: exclusive access to the stack, as above.
         unsafe { self.free.discard() };
+    }
+}
+
+/// An insertion registered as waiting for trims ([`IndexPool::waiting`]).
+pub(crate) struct Waiting<'a>(&'a IndexPool);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiters.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -157,7 +157,15 @@ impl<T: Send + Sync, C> Inner<T, C> {
     /// Returns whether one did. A guard held by this thread, or by any other, can keep the
     /// epoch from advancing; then this gives up after its rounds.
     #[cold]
+    ///
+    /// A trim may hold every free batch for a moment (`raw/release.rs`): the caller
+    /// registers with [`IndexPool::waiting`](super::pool::IndexPool::waiting) around this
+    /// call and its retry, and this waits for trims that already hold them.
     pub(crate) fn reclaim_for_insert(&self) -> bool {
+        self.anchor.pool.wait_for_trims();
+        if !self.anchor.pool.free_is_empty() {
+            return true;
+        }
         self.flush_retired();
         for _ in 0..RECLAIM_ROUNDS {
             if !self.anchor.pool.free_is_empty() {

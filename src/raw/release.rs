@@ -60,6 +60,7 @@ impl Drop for Held<'_> {
             self.pool.push_all(taken.iter().cloned());
             taken.retire(self.guard);
         }
+        self.pool.end_trim();
     }
 }
 
@@ -74,6 +75,11 @@ impl<T, C> Inner<T, C> {
         }
         let high_water = self.high_water();
         let guard = epoch::pin();
+        if !anchor.pool.begin_trim() {
+            // An insertion waits for free slots: let it have them.
+            anchor.pool.end_trim();
+            return 0;
+        }
         // Step 1: one swap takes every batch; one CAS will give them back (no batch is
         // copied out and no node freed one by one, so readers' pins do not pay for it).
         let held = Held {
