@@ -819,12 +819,12 @@ mod prop {
     }
 
     fn ops() -> impl Strategy<Value = Vec<Op>> {
-        proptest::collection::vec(op(), 0..if cfg!(miri) { 30 } else { 200 })
+        proptest::collection::vec(op(), 0..if cfg!(miri) { 20 } else { 200 })
     }
 
     proptest! {
         #![proptest_config(ProptestConfig {
-            cases: if cfg!(miri) { 3 } else { 64 },
+            cases: if cfg!(miri) { 2 } else { 64 },
             // Miri's isolation forbids the file system that failure persistence needs.
             failure_persistence: if cfg!(miri) {
                 None

@@ -11,7 +11,7 @@
 //! test only. Under AddressSanitizer, whose quarantine of freed blocks distorts the resident
 //! set, `SOAK_SKIP_RSS_CHECK` is set (see `.ci/sanitize`): then only the arena's own measure
 //! and its counters are checked.
-#![cfg(target_os = "linux")]
+#![cfg(all(target_os = "linux", not(miri)))]
 
 use epoch_arena::{pin, Arena, Key};
 use std::sync::Mutex;

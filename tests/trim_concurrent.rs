@@ -15,10 +15,10 @@ use std::sync::Mutex;
 /// Churn threads (each uses the arena its own way: see [`Churn`]).
 const CHURNERS: usize = 3;
 /// Rounds per churn thread.
-const ROUNDS: usize = 400;
+const ROUNDS: usize = if cfg!(miri) { 3 } else { 400 };
 /// Values inserted per round, most of them removed again in one contiguous run, so that
 /// whole pages of slots become FREE for trim to give back.
-const BURST: usize = 200;
+const BURST: usize = if cfg!(miri) { 24 } else { 200 };
 /// Values of each burst a thread keeps.
 const KEEP: usize = 8;
 /// Kept values beyond this are removed, oldest first.
@@ -27,7 +27,7 @@ const MAX_HELD: usize = 400;
 const GARBAGE: usize = 4;
 /// Bounds on the trim and collect loops: they run until the churn threads are done, at
 /// least `MIN_PASSES` and at most `MAX_PASSES` times.
-const MIN_PASSES: usize = 8;
+const MIN_PASSES: usize = if cfg!(miri) { 1 } else { 8 };
 const MAX_PASSES: usize = 100_000;
 
 enum Node {
@@ -384,15 +384,20 @@ fn inserts_into_a_nearly_full_arena_do_not_fail_while_trims_run() {
     }
     assert_eq!(arena.stats().pending_reclamation, 0);
     let done = std::sync::atomic::AtomicBool::new(false);
+    let start = std::sync::Barrier::new(2);
     let trims = std::thread::scope(|s| {
         let trimmer = s.spawn(|| {
             let mut trims = 0usize;
-            while !done.load(Ordering::Acquire) {
+            start.wait();
+            loop {
                 arena.trim();
                 trims += 1;
+                if done.load(Ordering::Acquire) {
+                    return trims;
+                }
             }
-            trims
         });
+        start.wait();
         // Exactly as many values as there are free slots: none may fail.
         for i in 0..N / 2 {
             if let Err(v) = arena.try_insert([u64::from(i); 4]) {

@@ -143,10 +143,15 @@ impl IndexPool {
     /// false if an insertion is waiting for free slots: then the trim must not take them
     /// (and still calls `end_trim`).
     pub(crate) fn begin_trim(&self) -> bool {
-        // SeqCst, with `Waiting`'s: of a trim and a waiter arriving together, at least one
-        // sees the other (the trim backs off, or the waiter waits for it to end).
+        // Of a trim and a waiter arriving together, at least one sees the other (the trim
+        // backs off, or the waiter waits for it to end): each side increments its own
+        // counter, then reads the other's with a read-modify-write. RMWs of one counter are
+        // totally ordered and each reads the latest value, so whichever side's read comes
+        // second in the other counter's order reads from, and acquires, the first side's
+        // increment (a plain SeqCst load would do in the C++ model too; loom models SeqCst
+        // as AcqRel, under which only the RMW form is a proof).
         self.trimming.fetch_add(1, Ordering::SeqCst);
-        self.waiters.load(Ordering::SeqCst) == 0
+        self.waiters.fetch_add(0, Ordering::SeqCst) == 0
     }
 
     /// Ends [`begin_trim`](IndexPool::begin_trim), after the batches are back on the stack.
@@ -156,16 +161,21 @@ impl IndexPool {
         self.trimming.fetch_sub(1, Ordering::Release);
     }
 
-    /// For an insertion that found no free slot: waits while a trim holds the stack's
-    /// batches and the stack is empty, so that a full-looking arena is not reported full
-    /// because of a trim. Trims are short (they only scan their batches and call
-    /// `madvise`); readers never come here.
+    /// For an insertion that found no free slot: waits until no trim runs, so that a
+    /// full-looking arena is not reported full because a trim holds the free batches.
+    /// Trims are short (they only scan their batches and call `madvise`); readers never
+    /// come here.
     ///
     /// Call it while registered with [`waiting`](IndexPool::waiting), and take the slot
     /// before that registration ends: no new trim starts meanwhile.
     pub(crate) fn wait_for_trims(&self) {
+        // Every trim, not only one that holds the stack now: a trim that has announced
+        // itself but not yet taken the stack would take it between our check and our pop.
+        // Trims that announce themselves after our registration see it and back off at
+        // once, so this ends (found by `trim_vs_insert_into_a_full_arena`).
         let backoff = Backoff::new();
-        while self.free_is_empty() && self.trimming.load(Ordering::SeqCst) != 0 {
+        // A read-modify-write read: see `begin_trim`.
+        while self.trimming.fetch_add(0, Ordering::SeqCst) != 0 {
             backoff.snooze();
         }
     }
