@@ -24,12 +24,14 @@
 //! builds the chunk, then publishes it with one `compare_exchange(null → chunk, AcqRel,
 //! Acquire)` on the directory entry. The loser of a race frees its own copy, which nobody
 //! else ever saw, and uses the winner's. Readers load the entry with `Acquire`, which pairs
-//! with the publishing CAS, so they see the zeroed states. A published chunk is never moved
-//! or freed while the directory lives, so a `&T` inside it stays put.
+//! with the publishing CAS, so they see the zeroed states. A published chunk is never moved,
+//! and never freed while anyone can borrow the arena, so a `&T` inside it stays put.
 //!
-//! Chunks are freed only by `Drop for ChunkDir`, which runs when the last owner (the arena,
-//! or a reclamation batch still queued in the epoch collector after the arena is gone) lets
-//! go. The directory never drops values: the arena does that before.
+//! Chunks are freed by `Drop for ChunkDir`, and, empty, by
+//! [`free_exclusive`](ChunkDir::free_exclusive) under `&mut Arena` (compaction and
+//! `shrink_to_fit`, after raising the generation floor; see
+//! [Memory](crate::implementation#memory)). The directory never drops values: the arena
+//! does that before.
 //!
 //! See [Chunks](crate::implementation#chunks) for the measurements behind this layout.
 
