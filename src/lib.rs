@@ -195,9 +195,14 @@ mod gc;
 
 mod arena;
 
+#[cfg(feature = "serde")]
+mod persist;
+
 pub use arena::{pin, Arena, Builder, Drain, Guard, Handle, Iter, IterMut, Root, Stats};
 pub use gc::{CollectOptions, CollectStats, Pacing, Trace, Tracer, PARALLEL_THRESHOLD};
 pub use key::Key;
+#[cfg(feature = "serde")]
+pub use persist::{SnapshotError, SnapshotInfo, SNAPSHOT_VERSION};
 pub use raw::chunk::MAX_SLOTS;
 pub use relocate::Relocate;
 pub use remap::Remap;

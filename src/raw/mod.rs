@@ -21,6 +21,8 @@ pub(crate) mod compact;
 pub(crate) mod counter;
 pub(crate) mod gate;
 pub(crate) mod local;
+#[cfg(feature = "serde")]
+pub(crate) mod persist;
 pub(crate) mod pool;
 pub(crate) mod reclaim;
 pub(crate) mod release;

@@ -1,0 +1,331 @@
+//! The checked block stream under the slot records, and the byte-level codecs (LEB128
+//! varints) the records use.
+//!
+//! After the header, the records are cut into blocks: `len: u32 LE` (1 to [`MAX_BLOCK`]),
+//! `len` payload bytes, then `crc: u32 LE`. Each block's CRC32C covers its length field and
+//! payload and is *chained*: it continues from the previous block's CRC (the first from the
+//! header's), so a block dropped, repeated or moved is caught as well as a flipped bit. A
+//! length of 0 marks the end block, whose payload is the fixed-size trailer; its CRC is the
+//! checksum of the whole snapshot.
+//!
+//! The reader checks each block's CRC before it decodes a byte of it, so damage anywhere is
+//! reported as [`Checksum`](SnapshotError::Checksum), not as whatever the damaged bytes
+//! would decode to. Both sides hold one block at a time (the writer [`BLOCK`] bytes plus one
+//! record), so memory does not grow with the snapshot.
+
+use super::error::SnapshotError;
+use std::io::{self, Read, Write};
+
+/// The payload size the writer aims for.
+pub(crate) const BLOCK: usize = 64 << 10;
+/// The largest payload a block may have.
+pub(crate) const MAX_BLOCK: usize = 1 << 20;
+/// Bytes of the end block's trailer.
+pub(crate) const TRAILER: usize = 16;
+
+/// Appends `value` as a LEB128 varint (at most 10 bytes).
+#[inline]
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Writes blocks of records to `out`.
+pub(crate) struct BlockWriter<W> {
+    out: W,
+    /// Records not yet in a block.
+    pub(crate) buf: Vec<u8>,
+    crc: u32,
+    /// Bytes written to `out` so far.
+    pub(crate) offset: u64,
+}
+
+impl<W: Write> BlockWriter<W> {
+    /// A writer whose first block's CRC continues from `crc` (the header's), `offset` bytes
+    /// into the snapshot.
+    pub(crate) fn new(out: W, crc: u32, offset: u64) -> Self {
+        BlockWriter {
+            out,
+            buf: Vec::with_capacity(BLOCK + 64),
+            crc,
+            offset,
+        }
+    }
+
+    /// Writes bytes that are not part of a block (the header), without a CRC.
+    pub(crate) fn write_raw(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        self.out
+            .write_all(bytes)
+            .map_err(|source| SnapshotError::Io {
+                offset: self.offset,
+                source,
+            })?;
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Emits full blocks once enough records are buffered. Called between records, so
+    /// blocks end on record boundaries (except inside a value larger than a block).
+    #[inline]
+    pub(crate) fn record_done(&mut self) -> Result<(), SnapshotError> {
+        if self.buf.len() >= BLOCK {
+            self.flush_records()?;
+        }
+        Ok(())
+    }
+
+    /// Emits every buffered record byte as blocks of at most [`MAX_BLOCK`] bytes.
+    fn flush_records(&mut self) -> Result<(), SnapshotError> {
+        let buf = core::mem::take(&mut self.buf);
+        for payload in buf.chunks(MAX_BLOCK) {
+            self.block(payload)?;
+        }
+        self.buf = buf;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// One block of records: length, payload, chained CRC.
+    fn block(&mut self, payload: &[u8]) -> Result<(), SnapshotError> {
+        self.framed(payload.len() as u32, payload)
+    }
+
+    /// A block with length field `len`: the payload's length, or 0 for the end block.
+    fn framed(&mut self, len: u32, payload: &[u8]) -> Result<(), SnapshotError> {
+        let len = len.to_le_bytes();
+        self.crc = crc32c::crc32c_append(crc32c::crc32c_append(self.crc, &len), payload);
+        let crc = self.crc.to_le_bytes();
+        self.write_raw(&len)?;
+        self.write_raw(payload)?;
+        self.write_raw(&crc)
+    }
+
+    /// Emits the buffered records and the end block with `trailer`, and flushes `out`;
+    /// returns the final checksum and the bytes written in all.
+    pub(crate) fn finish(mut self, trailer: [u8; TRAILER]) -> Result<(u32, u64), SnapshotError> {
+        if !self.buf.is_empty() {
+            self.flush_records()?;
+        }
+        self.framed(0, &trailer)?;
+        self.out.flush().map_err(|source| SnapshotError::Io {
+            offset: self.offset,
+            source,
+        })?;
+        Ok((self.crc, self.offset))
+    }
+}
+
+/// Reads a snapshot's bytes, counting them, and verifies its blocks.
+pub(crate) struct BlockReader<R> {
+    input: R,
+    /// The current block's payload, verified.
+    buf: Vec<u8>,
+    pos: usize,
+    /// Snapshot offset of `buf[0]`.
+    buf_offset: u64,
+    /// Bytes read from `input` so far.
+    offset: u64,
+    crc: u32,
+    /// The end block's trailer, once met.
+    trailer: Option<[u8; TRAILER]>,
+    /// Bytes of a value that spans blocks.
+    scratch: Vec<u8>,
+}
+
+impl<R: Read> BlockReader<R> {
+    pub(crate) fn new(input: R) -> Self {
+        BlockReader {
+            input,
+            buf: Vec::new(),
+            pos: 0,
+            buf_offset: 0,
+            offset: 0,
+            crc: 0,
+            trailer: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Bytes read from the input so far.
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The snapshot offset of the next record byte.
+    pub(crate) fn record_offset(&self) -> u64 {
+        self.buf_offset + self.pos as u64
+    }
+
+    /// Sets the CRC the first block continues from (the header's).
+    pub(crate) fn chain_from(&mut self, crc: u32) {
+        self.crc = crc;
+    }
+
+    /// Reads exactly `into.len()` raw bytes. The input ending first is `Truncated`.
+    pub(crate) fn read_raw(
+        &mut self,
+        into: &mut [u8],
+        reading: &'static str,
+    ) -> Result<(), SnapshotError> {
+        let mut filled = 0;
+        while filled < into.len() {
+            match self.input.read(&mut into[filled..]) {
+                Ok(0) => {
+                    return Err(SnapshotError::Truncated {
+                        offset: self.offset + filled as u64,
+                        reading,
+                    })
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(SnapshotError::Io {
+                        offset: self.offset + filled as u64,
+                        source,
+                    })
+                }
+            }
+        }
+        self.offset += filled as u64;
+        Ok(())
+    }
+
+    /// Reads up to `into.len()` raw bytes, stopping early only at the end of the input;
+    /// returns how many were read.
+    pub(crate) fn read_some(&mut self, into: &mut [u8]) -> Result<usize, SnapshotError> {
+        let mut filled = 0;
+        while filled < into.len() {
+            match self.input.read(&mut into[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(SnapshotError::Io {
+                        offset: self.offset + filled as u64,
+                        source,
+                    })
+                }
+            }
+        }
+        self.offset += filled as u64;
+        Ok(filled)
+    }
+
+    /// Loads and verifies the next block. Returns `false` if it is the end block (its
+    /// trailer is then kept for [`trailer`](BlockReader::trailer)).
+    fn next_block(&mut self) -> Result<bool, SnapshotError> {
+        let start = self.offset;
+        let mut len = [0; 4];
+        self.read_raw(&mut len, "a block length")?;
+        let n = u32::from_le_bytes(len) as usize;
+        if n > MAX_BLOCK {
+            return Err(SnapshotError::Corrupt {
+                offset: start,
+                slot: None,
+                reason: format!("a block length of {n} bytes (at most {MAX_BLOCK})"),
+            });
+        }
+        let payload_len = if n == 0 { TRAILER } else { n };
+        // Grows with the bytes actually read: a declared length is never allocated up front.
+        self.buf.clear();
+        let got = (&mut self.input)
+            .take(payload_len as u64)
+            .read_to_end(&mut self.buf)
+            .map_err(|source| SnapshotError::Io {
+                offset: self.offset,
+                source,
+            })?;
+        self.offset += got as u64;
+        if got < payload_len {
+            return Err(SnapshotError::Truncated {
+                offset: self.offset,
+                reading: "a block",
+            });
+        }
+        let mut stored = [0; 4];
+        self.read_raw(&mut stored, "a block checksum")?;
+        let stored = u32::from_le_bytes(stored);
+        let computed = crc32c::crc32c_append(crc32c::crc32c_append(self.crc, &len), &self.buf);
+        if stored != computed {
+            return Err(SnapshotError::Checksum {
+                offset: start,
+                stored,
+                computed,
+            });
+        }
+        self.crc = computed;
+        self.buf_offset = start + 4;
+        self.pos = 0;
+        if n == 0 {
+            let mut trailer = [0; TRAILER];
+            trailer.copy_from_slice(&self.buf);
+            self.trailer = Some(trailer);
+            self.buf.clear();
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Makes at least one record byte available, loading blocks as needed; `false` at the
+    /// end block.
+    #[inline]
+    fn available(&mut self) -> Result<bool, SnapshotError> {
+        while self.pos == self.buf.len() {
+            if self.trailer.is_some() || !self.next_block()? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The next record byte; `None` at the end of the records.
+    #[inline]
+    pub(crate) fn byte(&mut self) -> Result<Option<u8>, SnapshotError> {
+        if self.pos < self.buf.len() {
+            let b = self.buf[self.pos];
+            self.pos += 1;
+            return Ok(Some(b));
+        }
+        if !self.available()? {
+            return Ok(None);
+        }
+        let b = self.buf[self.pos];
+        self.pos += 1;
+        Ok(Some(b))
+    }
+
+    /// The next `n` record bytes, from the current block if they lie in it, else gathered
+    /// across blocks (memory grows with the bytes actually read). `None` if the records end
+    /// first.
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<Option<&[u8]>, SnapshotError> {
+        if self.buf.len() - self.pos >= n {
+            let start = self.pos;
+            self.pos += n;
+            return Ok(Some(&self.buf[start..start + n]));
+        }
+        self.scratch.clear();
+        while self.scratch.len() < n {
+            if !self.available()? {
+                return Ok(None);
+            }
+            let take = (n - self.scratch.len()).min(self.buf.len() - self.pos);
+            self.scratch
+                .extend_from_slice(&self.buf[self.pos..self.pos + take]);
+            self.pos += take;
+        }
+        Ok(Some(&self.scratch))
+    }
+
+    /// After the last record: the trailer, if the next block is the end block and no record
+    /// byte is left over. `Err(offset)` of the first extra byte otherwise.
+    pub(crate) fn end(&mut self) -> Result<Result<[u8; TRAILER], u64>, SnapshotError> {
+        if self.available()? {
+            return Ok(Err(self.record_offset()));
+        }
+        // `available` is false only once the end block was read, which sets the trailer.
+        Ok(self.trailer.ok_or(self.record_offset()))
+    }
+}
