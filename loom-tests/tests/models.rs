@@ -729,3 +729,70 @@ fn trim_vs_insert_into_a_full_arena() {
         assert_eq!(arena.get(k[2], &guard), Some(&2));
     });
 }
+
+/// A snapshot written while another thread removes, trims and inserts. The writer reads
+/// each slot once: the loaded arena must hold a value only under the key that named it, keep
+/// the untouched live value, keep the key that was dead before the write dead (also after
+/// the loaded arena reuses every slot), and hand out no slot twice. The trim raises the
+/// generation floor and zeroes the freed slots while the writer reads the floor, finds the
+/// end of the image and reads the states.
+#[test]
+fn snapshot_vs_remove_trim_insert() {
+    model(|| {
+        let arena: Arc<Arena<u64>> = Arc::new(Arena::builder().max_slots(4).build());
+        let k: Vec<Key> = (0..3).map(|i| arena.insert(i)).collect();
+        assert!(arena.remove(k[0]));
+        drain(&arena);
+        let published = Arc::new(AtomicU64::new(0));
+        let churner = {
+            let (arena, published, k1) = (arena.clone(), published.clone(), k[1]);
+            thread::spawn(move || {
+                assert!(arena.remove(k1));
+                arena.trim();
+                let new = arena.try_insert(10).expect("a free slot");
+                published.store(new.to_bits(), SeqCst);
+            })
+        };
+        let mut bytes = Vec::new();
+        let info = arena.write_snapshot(&mut bytes).expect("write");
+        churner.join().unwrap();
+        let new = Key::from_bits(published.load(SeqCst)).expect("published");
+
+        let loaded: Arena<u64> = Arena::read_snapshot(&bytes[..]).expect("read");
+        assert_eq!(loaded.max_slots(), 4);
+        let guard = pin();
+        assert_eq!(
+            loaded.get(k[0], &guard),
+            None,
+            "a key dead before the write lives"
+        );
+        assert_eq!(
+            loaded.get(k[2], &guard),
+            Some(&2),
+            "an untouched value was lost"
+        );
+        let mut indices = vec![k[2].index()];
+        if let Some(v) = loaded.get(k[1], &guard) {
+            assert_eq!(*v, 1, "k1 names another value");
+            indices.push(k[1].index());
+        }
+        if let Some(v) = loaded.get(new, &guard) {
+            assert_eq!(*v, 10, "the new key names another value");
+            indices.push(new.index());
+        }
+        drop(guard);
+        assert_eq!(loaded.len(), indices.len());
+        assert_eq!(info.live as usize, indices.len());
+        // Reuse every slot: no key dead before the write comes back, no slot twice.
+        let mut value = 100;
+        while let Ok(key) = loaded.try_insert(value) {
+            assert_ne!(key, k[0], "a key dead before the write was issued again");
+            indices.push(key.index());
+            value += 1;
+        }
+        let mut sorted = indices.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), indices.len(), "a slot was handed out twice");
+    });
+}

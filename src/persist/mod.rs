@@ -35,8 +35,9 @@ impl<T: Send + Sync> Arena<T> {
     pub(crate) fn image_head(&self) -> ImageHead {
         let inner = self.inner();
         // The high water first, the floor last. The floor only grows, and a trim raises it
-        // before it gives memory back, so the floor read here is at least every floor that
-        // `image_end` compared with: a slot it left out (free at most at the floor it saw)
+        // before it gives memory back (and a slot read as zero from given-back memory comes
+        // with that raise; see `raw/release.rs`), so the floor read here is at least every
+        // floor that `image_end` compared with: a slot it left out (free at most at the floor it saw)
         // starts at this floor or above when it is fresh again, and every free state `walk`
         // reads later is at or above it. Slots past the high water handed out meanwhile
         // start at a floor at least as high.

@@ -37,8 +37,8 @@
 //! It raises the high water after every slot, so that dropping a half-built arena (an error
 //! in the input, a panic in a value's `Deserialize`) drops exactly the values written.
 
-use super::chunk::{chunk_start, locate};
-use super::pool::IndexBatch;
+use super::chunk::{chunk_len, chunk_start, locate};
+use super::pool::{IndexBatch, IndexPool};
 use super::slot::{self, SlotRef};
 use super::Inner;
 use crate::sync::Ordering;
@@ -69,38 +69,56 @@ pub(crate) fn walk<T, C, E>(
     /// Slots between two repins: long enough that repinning costs nothing measurable.
     const REPIN: u32 = 1 << 14;
     let pool = &inner.anchor.pool;
-    for index in 0..end {
-        if index % REPIN == REPIN - 1 {
-            repin();
-        }
-        let Some(slot) = inner.dir.slot(index) else {
-            // Reserved, but the chunk was never allocated or was given back: nothing was ever
-            // written there that the floor does not cover.
-            f(index, SlotImage::Free(pool.free_state(0)))?;
-            continue;
-        };
-        // Acquire pairs with the inserter's Release, as in `Arena::get`: an OCCUPIED state
-        // comes with its value written.
-        let state = slot.state.load(Ordering::Acquire);
-        let image = if slot::is_occupied(state) {
-            // SAFETY: OCCUPIED when loaded under the caller's guard, which is not repinned
-            // while `f` runs: removal defers the drop past that guard, so the value stays
-            // initialised and unmoved for this call (as in `Arena::get`).
-            SlotImage::Live(state, unsafe { slot.value_ref() })
-        } else if state == slot::RETIRED {
-            SlotImage::Retired
-        } else if slot::is_free(state) {
-            SlotImage::Free(pool.free_state(state))
-        } else {
-            // REMOVED: the key is dead; reclamation will free the slot with this state.
-            match slot::freed(state) {
-                slot::RETIRED => SlotImage::Retired,
-                free => SlotImage::Free(pool.free_state(free)),
+    let mut index = 0u32;
+    let mut chunk = 0;
+    while index < end {
+        let start = chunk_start(chunk);
+        let stop = (start + chunk_len(chunk) as u64).min(u64::from(end)) as u32;
+        let slots = inner.dir.chunk(chunk);
+        chunk += 1;
+        while index < stop {
+            if index % REPIN == REPIN - 1 {
+                repin();
             }
-        };
-        f(index, image)?;
+            let Some(slots) = &slots else {
+                // Reserved, but the chunk was never allocated or was given back: nothing
+                // was ever written there that the floor does not cover.
+                f(index, SlotImage::Free(pool.free_state(0)))?;
+                index += 1;
+                continue;
+            };
+            let slot = slots.slot((u64::from(index) - start) as usize);
+            f(index, image(pool, slot))?;
+            index += 1;
+        }
     }
     Ok(())
+}
+
+/// What `slot` holds now.
+#[inline(always)]
+fn image<'a, T>(pool: &IndexPool, slot: SlotRef<'a, T>) -> SlotImage<'a, T> {
+    // Acquire pairs with the inserter's Release, as in `Arena::get`: an OCCUPIED state
+    // comes with its value written. And a zero from a trim that gave the slot's memory
+    // back comes with the floor it raised first (see `release.rs`), so `free_state` reads
+    // a floor at or above every state the slot had.
+    let state = slot.state.load(Ordering::Acquire);
+    if slot::is_occupied(state) {
+        // SAFETY: OCCUPIED when loaded under the caller's guard (see `walk`), which is not
+        // repinned while the image is used: removal defers the drop past that guard, so the
+        // value stays initialised and unmoved meanwhile (as in `Arena::get`).
+        SlotImage::Live(state, unsafe { slot.value_ref() })
+    } else if state == slot::RETIRED {
+        SlotImage::Retired
+    } else if slot::is_free(state) {
+        SlotImage::Free(pool.free_state(state))
+    } else {
+        // REMOVED: the key is dead; reclamation will free the slot with this state.
+        match slot::freed(state) {
+            slot::RETIRED => SlotImage::Retired,
+            free => SlotImage::Free(pool.free_state(free)),
+        }
+    }
 }
 
 /// One past the highest slot below `end` that is not FREE at the generation floor: slots
@@ -115,8 +133,10 @@ pub(crate) fn image_end<T, C>(inner: &Inner<T, C>, end: u32) -> u32 {
             index = chunk_start(chunk) as u32;
             continue;
         };
-        // Relaxed: a hint of where to stop; each slot written is read again by `walk`.
-        let state = c.slot(offset).state.load(Ordering::Relaxed);
+        // Acquire: a zero written by a trim that gave the slot's memory back (see
+        // `release.rs`) comes with the floor that trim raised first, so the floor compared
+        // here, and the one the caller reads afterwards, is at or above the slot's state.
+        let state = c.slot(offset).state.load(Ordering::Acquire);
         if !slot::is_free(state) || pool.free_state(state) != pool.floor() {
             break;
         }

@@ -213,9 +213,13 @@ unsafe fn release_run<T>(chunk: &ChunkRef<'_, T>, a: usize, b: usize) -> usize {
         let mut bytes = 0;
         for o in a..b {
             let slot = chunk.slot(o);
-            // Relaxed: as a released page would, from nowhere in particular; the states
-            // these slots really have travel in their batches.
-            if slot.state.swap(0, Ordering::Relaxed) != 0 {
+            // The states these slots really have travel in their batches. Release models
+            // what giving a page back does on a real system: `madvise` unmaps it with a TLB
+            // shootdown, an interrupt that is a full barrier on every CPU that may read the
+            // page, after the floor was raised (step 2). So a `&self` reader that loads a
+            // zero (Acquire) and then the floor sees the raised floor: a snapshot relies on
+            // it (`raw/persist.rs`).
+            if slot.state.swap(0, Ordering::Release) != 0 {
                 bytes += size;
             }
             slot.next.store(0, Ordering::Relaxed);

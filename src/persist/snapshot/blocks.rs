@@ -33,11 +33,11 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
-/// Writes blocks of records to `out`.
+/// Writes blocks of records to `out`. The records are built in a buffer the caller owns
+/// (a postcard serializer's output, so values are encoded straight into it) and handed over
+/// between records.
 pub(crate) struct BlockWriter<W> {
     out: W,
-    /// Records not yet in a block.
-    pub(crate) buf: Vec<u8>,
     crc: u32,
     /// Bytes written to `out` so far.
     pub(crate) offset: u64,
@@ -47,12 +47,7 @@ impl<W: Write> BlockWriter<W> {
     /// A writer whose first block's CRC continues from `crc` (the header's), `offset` bytes
     /// into the snapshot.
     pub(crate) fn new(out: W, crc: u32, offset: u64) -> Self {
-        BlockWriter {
-            out,
-            buf: Vec::with_capacity(BLOCK + 64),
-            crc,
-            offset,
-        }
+        BlockWriter { out, crc, offset }
     }
 
     /// Writes bytes that are not part of a block (the header), without a CRC.
@@ -67,30 +62,23 @@ impl<W: Write> BlockWriter<W> {
         Ok(())
     }
 
-    /// Emits full blocks once enough records are buffered. Called between records, so
+    /// Emits full blocks once enough records are in `records`. Called between records, so
     /// blocks end on record boundaries (except inside a value larger than a block).
     #[inline]
-    pub(crate) fn record_done(&mut self) -> Result<(), SnapshotError> {
-        if self.buf.len() >= BLOCK {
-            self.flush_records()?;
+    pub(crate) fn record_done(&mut self, records: &mut Vec<u8>) -> Result<(), SnapshotError> {
+        if records.len() >= BLOCK {
+            self.flush_records(records)?;
         }
         Ok(())
     }
 
-    /// Emits every buffered record byte as blocks of at most [`MAX_BLOCK`] bytes.
-    fn flush_records(&mut self) -> Result<(), SnapshotError> {
-        let buf = core::mem::take(&mut self.buf);
-        for payload in buf.chunks(MAX_BLOCK) {
-            self.block(payload)?;
+    /// Emits every byte of `records` as blocks of at most [`MAX_BLOCK`] bytes, and empties it.
+    fn flush_records(&mut self, records: &mut Vec<u8>) -> Result<(), SnapshotError> {
+        for payload in records.chunks(MAX_BLOCK) {
+            self.framed(payload.len() as u32, payload)?;
         }
-        self.buf = buf;
-        self.buf.clear();
+        records.clear();
         Ok(())
-    }
-
-    /// One block of records: length, payload, chained CRC.
-    fn block(&mut self, payload: &[u8]) -> Result<(), SnapshotError> {
-        self.framed(payload.len() as u32, payload)
     }
 
     /// A block with length field `len`: the payload's length, or 0 for the end block.
@@ -103,11 +91,15 @@ impl<W: Write> BlockWriter<W> {
         self.write_raw(&crc)
     }
 
-    /// Emits the buffered records and the end block with `trailer`, and flushes `out`;
+    /// Emits the rest of `records` and the end block with `trailer`, and flushes `out`;
     /// returns the final checksum and the bytes written in all.
-    pub(crate) fn finish(mut self, trailer: [u8; TRAILER]) -> Result<(u32, u64), SnapshotError> {
-        if !self.buf.is_empty() {
-            self.flush_records()?;
+    pub(crate) fn finish(
+        mut self,
+        records: &mut Vec<u8>,
+        trailer: [u8; TRAILER],
+    ) -> Result<(u32, u64), SnapshotError> {
+        if !records.is_empty() {
+            self.flush_records(records)?;
         }
         self.framed(0, &trailer)?;
         self.out.flush().map_err(|source| SnapshotError::Io {

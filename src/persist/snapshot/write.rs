@@ -1,6 +1,6 @@
 //! [`Arena::write_snapshot`]: the header, one record per slot in blocks, the end block.
 
-use super::blocks::{put_varint, BlockWriter, TRAILER};
+use super::blocks::{put_varint, BlockWriter, BLOCK, TRAILER};
 use super::error::SnapshotError;
 use super::header::{Header, ENCODING_POSTCARD};
 use super::SnapshotInfo;
@@ -74,37 +74,75 @@ impl<T: Serialize + Send + Sync> Arena<T> {
         let mut w = BlockWriter::new(out, crc, 0);
         w.write_raw(&bytes)?;
         let mut live = 0u64;
-        let mut scratch = Vec::new();
+        // One postcard serializer for every value, writing into the block buffer.
+        let mut ser = postcard::Serializer {
+            output: Records(Vec::with_capacity(BLOCK + 1024)),
+        };
+        let mut len_bytes = Vec::new();
         self.walk_image(head.slots, |index, image| {
+            let records = &mut ser.output.0;
             match image {
                 SlotImage::Live(generation, value) => {
-                    scratch.clear();
-                    scratch = postcard::to_extend(value, core::mem::take(&mut scratch)).map_err(
-                        |source| SnapshotError::Value {
-                            offset: w.offset + w.buf.len() as u64,
+                    put_varint(records, u64::from(generation));
+                    // The value goes straight into the buffer behind a one-byte length (right
+                    // for encodings up to 127 bytes), widened afterwards if it is longer.
+                    let at = records.len();
+                    records.push(0);
+                    value
+                        .serialize(&mut ser)
+                        .map_err(|source| SnapshotError::Value {
+                            offset: w.offset + at as u64,
                             slot: index,
                             source: Box::new(source),
-                        },
-                    )?;
-                    put_varint(&mut w.buf, u64::from(generation));
-                    put_varint(&mut w.buf, scratch.len() as u64);
-                    w.buf.extend_from_slice(&scratch);
+                        })?;
+                    let records = &mut ser.output.0;
+                    let len = records.len() - at - 1;
+                    if len < 0x80 {
+                        records[at] = len as u8;
+                    } else {
+                        len_bytes.clear();
+                        put_varint(&mut len_bytes, len as u64);
+                        records.splice(at..at + 1, len_bytes.iter().copied());
+                    }
                     live += 1;
                 }
-                SlotImage::Free(state) => put_varint(&mut w.buf, u64::from(state)),
-                SlotImage::Retired => put_varint(&mut w.buf, u64::from(slot::RETIRED)),
+                SlotImage::Free(state) => put_varint(records, u64::from(state)),
+                SlotImage::Retired => put_varint(records, u64::from(slot::RETIRED)),
             }
-            w.record_done()
+            w.record_done(&mut ser.output.0)
         })?;
         let mut trailer = [0; TRAILER];
         trailer[..8].copy_from_slice(&live.to_le_bytes());
         trailer[8..12].copy_from_slice(&head.slots.to_le_bytes());
-        let (checksum, bytes) = w.finish(trailer)?;
+        let (checksum, bytes) = w.finish(&mut ser.output.0, trailer)?;
         Ok(SnapshotInfo {
             bytes,
             slots: head.slots,
             live,
             checksum,
         })
+    }
+}
+
+/// The postcard flavor the values are encoded with: appends to the block buffer.
+struct Records(Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Records {
+    type Output = ();
+
+    #[inline]
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.push(byte);
+        Ok(())
+    }
+
+    #[inline]
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
     }
 }
