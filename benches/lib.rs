@@ -1,2 +1,4 @@
-//! Nothing here: this package only holds the benchmarks `arena.rs` and `gc.rs`. Run them with
-//! `cargo bench -p benches --bench arena` (or `--bench gc`), then `python3 benches/report.py`.
+//! Nothing here: this package only holds the benchmarks `arena.rs`, `gc.rs`, `memory.rs` and
+//! `snapshot.rs`. Run one with
+//! `cargo bench -p benches --bench arena` (or `gc`, `memory`, `snapshot`), then
+//! `python3 benches/report.py`.
