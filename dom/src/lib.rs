@@ -33,6 +33,9 @@
 //!   garbage-collection contract it follows (one guard per parse, shade before every link).
 //! * [`memory`]: giving memory back after a collection: [`compact`] (which relocates every
 //!   node link and the documents' keys) and the checks that the links survived it.
+//! * [`persist`]: saving the parsed documents of an arena to a file and loading them back
+//!   ([`save`], [`load`]): the arena's snapshot, with every key, and the documents' names
+//!   and keys. The node type's serde encoding is described there.
 //! * [`serial`]: HTML serialization and a canonical tree dump for comparing trees.
 //! * [`input`]: loading documents from files and directories, reporting what cannot be
 //!   read.
@@ -45,10 +48,12 @@ pub mod corpus;
 pub mod input;
 pub mod memory;
 pub mod node;
+pub mod persist;
 pub mod serial;
 pub mod sink;
 
 pub use memory::{check_links, compact, link_shape, LinkShape, NodeLinks, Target};
 pub use node::{count_reachable, Attr, AttrName, Children, Element, Links, Node, NodeData};
+pub use persist::{load, save, DocumentList, PersistError, SaveInfo};
 pub use serial::{dump, to_html};
 pub use sink::{parse, parse_pinned, ArenaSink, NodeRef, Parsed, Unrooted};

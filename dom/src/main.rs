@@ -5,23 +5,34 @@
 //! node link), prints it again, and checks that the kept documents still serialize to the
 //! same HTML and that every node link still points where it did.
 //!
+//! With `--save FILE` it then saves the kept documents, with their arena, to `FILE`
+//! (`persist.rs`: the arena's snapshot, which keeps every key, and the documents' names
+//! and keys). With `--load FILE` it reads such a file instead of parsing: it checks that
+//! each loaded document serializes to the same HTML (and dumps to the same tree, with the
+//! same link shape) as its source parsed again, then runs the same collection, trim and
+//! checks on the loaded documents as on parsed ones.
+//!
 //! ```text
 //! cargo run --release -p epoch-arena-dom -- [FILES or DIRS...] [--threads N]
-//!     [--repeat N] [--keep N] [--collect-while-building] [--compact]
+//!     [--repeat N] [--keep N] [--collect-while-building] [--compact] [--save FILE]
+//! cargo run --release -p epoch-arena-dom -- --load FILE [--keep N] [--compact]
+//!     [--save FILE]
 //! ```
 //!
 //! With no files it parses an embedded, deterministic corpus (`corpus.rs`, about 3 MB of
 //! generated pages). The DOM itself is this crate's library.
 
-use epoch_arena::{pin, Arena, CollectStats};
+use epoch_arena::{pin, Arena, CollectStats, Key};
 use epoch_arena_dom::corpus::{self, Doc};
 use epoch_arena_dom::input;
 use epoch_arena_dom::{
-    check_links, compact, count_reachable, dump, link_shape, parse, to_html, LinkShape, Node,
-    Parsed, Unrooted,
+    check_links, compact, count_reachable, dump, link_shape, load, parse, save, to_html,
+    DocumentList, LinkShape, Node, Parsed, Unrooted,
 };
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -29,7 +40,8 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
 usage: epoch-arena-dom [FILES or DIRS...] [--threads N] [--repeat N] [--keep N]
-                       [--collect-while-building] [--compact]
+                       [--collect-while-building] [--compact] [--save FILE]
+       epoch-arena-dom --load FILE [--keep N] [--compact] [--save FILE]
 
 Parses the documents (directories: their .html/.htm/.xhtml files, recursively; none: an
 embedded generated corpus of about 3 MB) on N threads into one shared arena, drops all but
@@ -39,20 +51,34 @@ before and after, and checks that the kept documents are unchanged.
 
   --threads N                 parser threads (default: one per core)
   --repeat N                  parse the whole input N times (default 1)
-  --keep N                    documents kept alive through the collection (default 3)
+  --keep N                    documents kept alive through the collection (default 3;
+                              with --load, all)
   --collect-while-building    run collections back to back while the threads parse
   --compact                   after trimming, also compact the arena (relocating every
                               node link) and print the resident memory again
+  --save FILE                 at the end, save the kept documents and their arena to FILE
+  --load FILE                 instead of parsing, load documents saved with --save, check
+                              that each serializes to the same HTML as its source parsed
+                              again (a file named as saved, or the embedded corpus), and
+                              run the collection, trim and checks on them (no FILES,
+                              --repeat or --collect-while-building)
   -h, --help                  this text";
+
+/// The name under which a document of the embedded corpus is saved: this prefix and the
+/// corpus's name for it. Other documents are saved under their paths.
+const EMBEDDED: &str = "embedded:";
 
 #[derive(Debug)]
 struct Options {
     paths: Vec<PathBuf>,
     threads: usize,
     repeat: usize,
-    keep: usize,
+    /// `None`: the default (3, or with `--load` every loaded document).
+    keep: Option<usize>,
     collect_while_building: bool,
     compact: bool,
+    save: Option<PathBuf>,
+    load: Option<PathBuf>,
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
@@ -60,9 +86,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         paths: Vec::new(),
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         repeat: 1,
-        keep: 3,
+        keep: None,
         collect_while_building: false,
         compact: false,
+        save: None,
+        load: None,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -70,11 +98,14 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
             _ => (arg.clone(), None),
         };
-        let mut number = |min: usize| -> Result<usize, String> {
-            let value = inline
+        let mut value = |what: &str| -> Result<String, String> {
+            inline
                 .clone()
                 .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a number"))?;
+                .ok_or_else(|| format!("{flag} needs {what}"))
+        };
+        let mut number = |min: usize| -> Result<usize, String> {
+            let value = value("a number")?;
             match value.parse::<usize>() {
                 Ok(n) if n >= min => Ok(n),
                 _ => Err(format!(
@@ -85,14 +116,34 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         match flag.as_str() {
             "--threads" => opts.threads = number(1)?,
             "--repeat" => opts.repeat = number(1)?,
-            "--keep" => opts.keep = number(0)?,
+            "--keep" => opts.keep = Some(number(0)?),
             "--collect-while-building" => opts.collect_while_building = true,
             "--compact" => opts.compact = true,
+            "--save" | "--load" => {
+                let file = value("a file name")?;
+                if file.is_empty() {
+                    return Err(format!("{flag} needs a file name"));
+                }
+                let slot = if flag == "--save" {
+                    &mut opts.save
+                } else {
+                    &mut opts.load
+                };
+                *slot = Some(PathBuf::from(file));
+            }
             "-h" | "--help" => return Ok(None),
             "--" => opts.paths.extend(args.by_ref().map(PathBuf::from)),
             f if f.starts_with('-') && f.len() > 1 => return Err(format!("unknown option {f}")),
             _ => opts.paths.push(PathBuf::from(arg)),
         }
+    }
+    if opts.load.is_some()
+        && (!opts.paths.is_empty() || opts.repeat != 1 || opts.collect_while_building)
+    {
+        return Err(
+            "--load replaces parsing: it takes no FILES, --repeat or --collect-while-building"
+                .to_owned(),
+        );
     }
     Ok(Some(opts))
 }
@@ -118,11 +169,85 @@ fn main() -> ExitCode {
         }
     };
 
+    let (mut arena, loaded) = match &opts.load {
+        Some(file) => match load_file(file) {
+            Ok((arena, documents)) => (arena, Some(documents)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        None => (Arena::new(), None),
+    };
+    let is_loaded = loaded.is_some();
+    // The documents, rooted, and their names (for --save), in input order.
+    let (parsed, names) = match loaded {
+        Some(documents) => {
+            if let Err(e) = check_against_sources(&arena, &documents) {
+                eprintln!("FAILED: {e}");
+                return ExitCode::from(1);
+            }
+            // Rooted before any collection runs: nothing else keeps them alive.
+            let parsed: Vec<Parsed<'_>> = documents
+                .iter()
+                .map(|&(_, document)| {
+                    Unrooted {
+                        document,
+                        quirks_mode: html5ever::interface::QuirksMode::NoQuirks,
+                        errors: 0,
+                        created: 0,
+                    }
+                    .root(&arena)
+                })
+                .collect();
+            let names = documents.into_iter().map(|(name, _)| name).collect();
+            print_stats("arena after loading", &arena);
+            (parsed, names)
+        }
+        None => match parse_inputs(&arena, &opts) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+
+    let keep = opts
+        .keep
+        .unwrap_or(if is_loaded { parsed.len() } else { 3 });
+    let default_run = !is_loaded && opts.paths.is_empty() && opts.repeat == 1 && keep == 3;
+    let outcome = drop_and_collect(&arena, parsed, keep)
+        .and_then(|kept| give_memory_back(&mut arena, kept, opts.compact, default_run))
+        .and_then(|kept| match &opts.save {
+            Some(file) => save_file(&arena, &kept, &names, file),
+            None => Ok(()),
+        });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("FAILED: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Reads the input documents (the paths, or the embedded corpus), parses them into `arena`
+/// ([`build`]) and prints what happened. Returns the parsed documents in job order and
+/// their names (as `--save` writes them: [`EMBEDDED`] and the corpus's name, or the path).
+fn parse_inputs<'a>(
+    arena: &'a Arena<Node>,
+    opts: &Options,
+) -> Result<(Vec<Parsed<'a>>, Vec<String>), String> {
     let started = Instant::now();
-    let (inputs, source) = if opts.paths.is_empty() {
+    let (inputs, source, names) = if opts.paths.is_empty() {
         let docs = corpus::default_corpus();
         let what = format!("the embedded generated corpus ({} documents)", docs.len());
-        (docs, what)
+        let names: Vec<String> = docs
+            .iter()
+            .map(|d| format!("{EMBEDDED}{}", d.name))
+            .collect();
+        (docs, what, names)
     } else {
         let loaded = input::load(&opts.paths);
         let what = format!(
@@ -131,11 +256,11 @@ fn main() -> ExitCode {
             loaded.skipped,
             loaded.lossy
         );
-        (loaded.docs, what)
+        let names: Vec<String> = loaded.docs.iter().map(|d| d.name.clone()).collect();
+        (loaded.docs, what, names)
     };
     if inputs.is_empty() {
-        eprintln!("error: no readable documents; nothing to do");
-        return ExitCode::from(1);
+        return Err("no readable documents; nothing to do".to_owned());
     }
     let jobs = inputs.len() * opts.repeat;
     let bytes: usize = inputs.iter().map(|d| d.html.len()).sum::<usize>() * opts.repeat;
@@ -147,8 +272,7 @@ fn main() -> ExitCode {
         started.elapsed()
     );
 
-    let mut arena: Arena<Node> = Arena::new();
-    let (parsed, reports, wall, during) = build(&arena, &inputs, jobs, &opts);
+    let (parsed, reports, wall, during) = build(arena, &inputs, jobs, opts);
     let created: usize = parsed.iter().map(|p| p.created).sum();
     let errors: usize = parsed.iter().map(|p| p.errors).sum();
     let quirks = parsed
@@ -187,18 +311,131 @@ fn main() -> ExitCode {
             group(swept)
         );
     }
-    print_stats("arena after building", &arena);
+    print_stats("arena after building", arena);
+    let names = (0..jobs)
+        .map(|job| names[job % names.len()].clone())
+        .collect();
+    Ok((parsed, names))
+}
 
-    let default_run = opts.paths.is_empty() && opts.repeat == 1 && opts.keep == 3;
-    let outcome = drop_and_collect(&arena, parsed, opts.keep)
-        .and_then(|kept| give_memory_back(&mut arena, kept, opts.compact, default_run));
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("FAILED: {e}");
-            ExitCode::from(1)
+/// Loads a file written by `--save` and prints what it held.
+fn load_file(file: &Path) -> Result<(Arena<Node>, DocumentList), String> {
+    let started = Instant::now();
+    let what = |e: &dyn std::fmt::Display| format!("{}: {e}", file.display());
+    let f = File::open(file).map_err(|e| what(&e))?;
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let (arena, documents) = load(BufReader::new(f)).map_err(|e| what(&e))?;
+    println!(
+        "input: {}: {} saved documents, {} nodes, {:.1} MB (loaded in {:.0?})",
+        file.display(),
+        group(documents.len()),
+        group(arena.len()),
+        size as f64 / 1e6,
+        started.elapsed()
+    );
+    Ok((arena, documents))
+}
+
+/// The source text of a saved document: the embedded corpus's document, or the file at
+/// the path it was saved under (`None` if there is no such document or file).
+fn source_of(name: &str, embedded: &mut Option<Vec<Doc>>) -> Option<String> {
+    match name.strip_prefix(EMBEDDED) {
+        Some(name) => embedded
+            .get_or_insert_with(corpus::default_corpus)
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| d.html.clone()),
+        None => {
+            let bytes = std::fs::read(name).ok()?;
+            Some(input::decode(Path::new(name), bytes, &mut 0).html)
         }
     }
+}
+
+/// Checks every loaded document's links, and that it serializes to the same HTML, dumps
+/// to the same tree and has the same link shape as its source parsed again (when its
+/// source can be found).
+fn check_against_sources(arena: &Arena<Node>, documents: &[(String, Key)]) -> Result<(), String> {
+    let mut embedded = None;
+    let mut compared = 0;
+    let mut unavailable = Vec::new();
+    let mut nodes = 0;
+    let guard = pin();
+    for (name, key) in documents {
+        nodes += check_links(arena, *key, &guard)
+            .map_err(|e| format!("loaded document {name}: inconsistent links: {e}"))?;
+        let Some(html) = source_of(name, &mut embedded) else {
+            unavailable.push(name.as_str());
+            continue;
+        };
+        let scratch: Arena<Node> = Arena::new();
+        let fresh = parse(&scratch, &html);
+        let differs = if to_html(arena, *key, &guard) != to_html(&scratch, fresh.document(), &guard)
+        {
+            "serializes to other HTML"
+        } else if dump(arena, *key, &guard) != dump(&scratch, fresh.document(), &guard) {
+            "dumps to another tree"
+        } else if link_shape(arena, *key, &guard) != link_shape(&scratch, fresh.document(), &guard)
+        {
+            "has another link shape"
+        } else {
+            compared += 1;
+            continue;
+        };
+        return Err(format!(
+            "loaded document {name} {differs} than its source parsed again (did the source \
+             change since it was saved?)"
+        ));
+    }
+    println!(
+        "  check: {compared} of the {} loaded documents compared with their sources parsed \
+         again: they serialize to the same HTML, dump to the same tree and have the same link \
+         shape; all {} of their nodes' links agree",
+        documents.len(),
+        group(nodes)
+    );
+    if !unavailable.is_empty() {
+        println!(
+            "  not compared: {} documents whose source was not found: {}",
+            unavailable.len(),
+            unavailable.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Saves the kept documents (names from `names`, by input position) and the arena to
+/// `file`; removes the file if that fails.
+fn save_file(
+    arena: &Arena<Node>,
+    kept: &[Kept],
+    names: &[String],
+    file: &Path,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let documents: Vec<(String, Key)> = kept
+        .iter()
+        .map(|k| (names[k.index].clone(), k.doc.document))
+        .collect();
+    let written = File::create(file)
+        .map_err(|e| e.to_string())
+        .and_then(|f| save(arena, &documents, BufWriter::new(f)).map_err(|e| e.to_string()));
+    let info = written.map_err(|e| {
+        let _ = std::fs::remove_file(file);
+        format!("saving to {}: {e}", file.display())
+    })?;
+    println!(
+        "saved: {} documents, {} nodes, {} to {} in {:.2?} (snapshot of {} slots, checksum \
+         {:#010x})",
+        info.documents,
+        group(info.snapshot.live as usize),
+        bytes(info.bytes as usize),
+        file.display(),
+        started.elapsed(),
+        group(info.snapshot.slots as usize),
+        info.snapshot.checksum
+    );
+    Ok(())
 }
 
 /// Parses `jobs` documents (input `i % inputs.len()`) on `opts.threads` threads into `arena`.
@@ -494,12 +731,13 @@ fn print_verified(kept: &[Kept], nodes: usize) {
 /// it once more. After each step, verifies the kept documents ([`verify`]). Finally roots
 /// the kept documents again and collects, which must sweep nothing. `default_run`: the
 /// embedded corpus, once, 3 kept; the trim target (at most 40% left) is reported for it.
+/// Returns the kept documents, unrooted again, with their keys relocated.
 fn give_memory_back(
     arena: &mut Arena<Node>,
     mut kept: Vec<Kept>,
     compact_too: bool,
     default_run: bool,
-) -> Result<(), String> {
+) -> Result<Vec<Kept>, String> {
     let live_bytes = arena.len() * slot_bytes();
     let before = print_memory("memory after collecting", arena);
 
@@ -564,7 +802,7 @@ fn give_memory_back(
         "  verified: a collection of the re-rooted documents marks all {} nodes and sweeps none",
         group(live)
     );
-    Ok(())
+    Ok(kept)
 }
 
 fn print_stats(what: &str, arena: &Arena<Node>) {
@@ -617,8 +855,9 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(o.paths, [PathBuf::from("a.html"), PathBuf::from("dir")]);
-        assert_eq!((o.threads, o.repeat, o.keep), (3, 2, 0));
+        assert_eq!((o.threads, o.repeat, o.keep), (3, 2, Some(0)));
         assert!(!o.collect_while_building && !o.compact);
+        assert_eq!((o.save, o.load), (None, None));
         let o = args(&["--collect-while-building", "--compact", "--", "--threads"])
             .unwrap()
             .unwrap();
@@ -627,6 +866,25 @@ mod tests {
             o.paths,
             [PathBuf::from("--threads")],
             "after --, all are paths"
+        );
+        let o = args(&["--save", "out.dom", "--load=in.dom", "--keep=2"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.save, Some(PathBuf::from("out.dom")));
+        assert_eq!(o.load, Some(PathBuf::from("in.dom")));
+        assert_eq!(o.keep, Some(2));
+        assert!(o.paths.is_empty());
+        assert_eq!(
+            args(&["--compact", "--save=a b.dom"])
+                .unwrap()
+                .unwrap()
+                .save,
+            Some(PathBuf::from("a b.dom"))
+        );
+        assert_eq!(
+            args(&[]).unwrap().unwrap().keep,
+            None,
+            "the default depends on --load"
         );
         assert!(args(&["-h"]).unwrap().is_none());
         assert!(args(&["--help"]).unwrap().is_none());
@@ -641,12 +899,24 @@ mod tests {
             &["--repeat", "x"],
             &["--keep=1.5"],
             &["--frobnicate"],
+            &["--save"],
+            &["--load"],
+            &["--save="],
+            &["--load", "x.dom", "a.html"],
+            &["--load", "x.dom", "--repeat", "2"],
+            &["--collect-while-building", "--load", "x.dom"],
         ] {
             let err = args(bad).unwrap_err();
             assert!(!err.is_empty(), "{bad:?}");
         }
         assert!(args(&["--threads", "0"]).unwrap_err().contains("≥ 1"));
         assert!(args(&["-x"]).unwrap_err().contains("unknown option -x"));
+        assert!(args(&["--save"])
+            .unwrap_err()
+            .contains("--save needs a file name"));
+        assert!(args(&["--load", "x", "a.html"])
+            .unwrap_err()
+            .contains("--load replaces parsing"));
         // A lone "-" is a path, as is customary.
         assert_eq!(args(&["-"]).unwrap().unwrap().paths, [PathBuf::from("-")]);
     }

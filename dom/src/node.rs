@@ -22,10 +22,18 @@
 //! `last_child` are weak links, like RcDom's `Weak` parent: not traced, and a collected
 //! node's key reads as `None` (its generation is stale). Unlinking a child clears its
 //! sibling links, so a detached node keeps nothing of its old list alive.
+//!
+//! # Serde
+//!
+//! [`Node`] and the types in it are `Serialize` and `Deserialize`, for
+//! [`Arena::write_snapshot`] and the document files of [`persist`](crate::persist), which
+//! describes the encoding: the links as `Option<Key>`, the locked parts by their contents,
+//! html5ever's names as strings.
 
 use compact_str::CompactString;
 use epoch_arena::{Arena, Guard, Key, Relocate, Remap, Trace, Tracer};
 use html5ever::{ExpandedName, LocalName, QualName};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -37,7 +45,10 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// One DOM node.
-#[derive(Debug)]
+///
+/// Serialized as its five links (each an `Option<Key>`, in the order of [`Links`]) and its
+/// data; the lock is not part of it.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Node {
     parent: Link,
     prev_sibling: Link,
@@ -45,13 +56,14 @@ pub struct Node {
     first_child: Link,
     last_child: Link,
     /// Held to edit or walk this node's child list.
+    #[serde(skip)]
     lock: Mutex<()>,
     /// What kind of node this is, with its contents.
     pub data: NodeData,
 }
 
 /// A snapshot of a node's five links ([`Node::links`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Links {
     /// The parent (weak: not traced).
     pub parent: Option<Key>,
@@ -84,6 +96,21 @@ impl Link {
     }
 }
 
+/// As `Option<Key>`, read like [`Link::get`].
+impl Serialize for Link {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.get().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Link {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Link, D::Error> {
+        let link = Link::default();
+        link.set(Option::<Key>::deserialize(deserializer)?);
+        Ok(link)
+    }
+}
+
 /// Through `get_mut`: a compaction has the arena exclusively, so no atomic access is needed.
 /// A key `remap` does not know named no live node before the compaction (a weak link to a
 /// collected node); it is left as it is, so it stays stale and keeps reading as gone, as
@@ -98,7 +125,7 @@ impl Relocate for Link {
 }
 
 /// The kinds of DOM node, as in html5ever's reference `RcDom`.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub enum NodeData {
     /// A document, or a template's contents (a document fragment).
     Document,
@@ -112,7 +139,7 @@ pub enum NodeData {
         system_id: Box<str>,
     },
     /// Character data. Locked because html5ever appends to the last text node.
-    Text(Mutex<CompactString>),
+    Text(#[serde(with = "crate::persist::locked")] Mutex<CompactString>),
     /// `<!-- contents -->`.
     Comment(CompactString),
     /// An element.
@@ -127,12 +154,14 @@ pub enum NodeData {
 }
 
 /// An element's name, attributes and flags.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Element {
     /// Namespace, prefix and local name (`html`, `svg` or `mathml` namespace).
+    #[serde(with = "crate::persist::qual_name")]
     pub name: QualName,
     /// Attributes in source order. Locked because html5ever adds attributes to `<html>` and
     /// `<body>` when it meets a second such tag.
+    #[serde(with = "crate::persist::locked")]
     pub attrs: Mutex<Vec<Attr>>,
     /// For `<template>`: the key of its contents, a `Document` node holding the children.
     pub template_contents: Option<Key>,
@@ -143,7 +172,7 @@ pub struct Element {
 /// One attribute: 40 bytes, as html5ever's `Attribute`, so converting an element's
 /// attribute vector reuses its allocation. The value is owned, because html5ever's
 /// `StrTendril` is not `Send`; `CompactString` keeps values up to 24 bytes inline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attr {
     /// The attribute's name.
     pub name: AttrName,
@@ -153,6 +182,9 @@ pub struct Attr {
 
 /// An attribute's name: a plain local name (every attribute of an HTML element), or a
 /// qualified one (`xlink:href`, `xml:lang`, `xmlns:xlink` on SVG and MathML elements).
+///
+/// Serialized as its [`QualName`] (see [`persist`](crate::persist)), and deserialized
+/// through `From<QualName>`, so a plain name always comes back as `Local`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AttrName {
     /// No namespace, no prefix.
