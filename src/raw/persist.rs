@@ -108,17 +108,31 @@ fn image<'a, T>(pool: &IndexPool, slot: SlotRef<'a, T>) -> SlotImage<'a, T> {
         // repinned while the image is used: removal defers the drop past that guard, so the
         // value stays initialised and unmoved meanwhile (as in `Arena::get`).
         SlotImage::Live(state, unsafe { slot.value_ref() })
-    } else if state == slot::RETIRED {
-        SlotImage::Retired
-    } else if slot::is_free(state) {
-        SlotImage::Free(pool.free_state(state))
     } else {
-        // REMOVED: the key is dead; reclamation will free the slot with this state.
-        match slot::freed(state) {
-            slot::RETIRED => SlotImage::Retired,
-            free => SlotImage::Free(pool.free_state(free)),
+        match free_image(pool, state) {
+            Some(free) => SlotImage::Free(free),
+            None => SlotImage::Retired,
         }
     }
+}
+
+/// The FREE state an image gives a slot whose state word reads `state`, if it is not live:
+/// `None` for a retired slot. A REMOVED slot's key is already dead, so it is written with
+/// the FREE state its reclamation will give it. Never below the floor.
+#[inline(always)]
+fn free_image(pool: &IndexPool, state: u32) -> Option<u32> {
+    if slot::is_occupied(state) || state == slot::RETIRED {
+        return None;
+    }
+    let free = if slot::is_free(state) {
+        state
+    } else {
+        match slot::freed(state) {
+            slot::RETIRED => return None,
+            free => free,
+        }
+    };
+    Some(pool.free_state(free))
 }
 
 /// One past the highest slot below `end` that is not FREE at the generation floor: slots
@@ -137,7 +151,7 @@ pub(crate) fn image_end<T, C>(inner: &Inner<T, C>, end: u32) -> u32 {
         // `release.rs`) comes with the floor that trim raised first, so the floor compared
         // here, and the one the caller reads afterwards, is at or above the slot's state.
         let state = c.slot(offset).state.load(Ordering::Acquire);
-        if !slot::is_free(state) || pool.free_state(state) != pool.floor() {
+        if free_image(pool, state) != Some(pool.floor()) {
             break;
         }
         index -= 1;

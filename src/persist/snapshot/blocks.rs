@@ -151,6 +151,13 @@ impl<R: Read> BlockReader<R> {
         self.buf_offset + self.pos as u64
     }
 
+    /// The snapshot offset where the next record starts: loads the next block first if the
+    /// current one is used up (at the end block, where the end block starts).
+    pub(crate) fn next_record_offset(&mut self) -> Result<u64, SnapshotError> {
+        self.available()?;
+        Ok(self.record_offset())
+    }
+
     /// Sets the CRC the first block continues from (the header's).
     pub(crate) fn chain_from(&mut self, crc: u32) {
         self.crc = crc;
@@ -227,7 +234,8 @@ impl<R: Read> BlockReader<R> {
             .take(payload_len as u64)
             .read_to_end(&mut self.buf)
             .map_err(|source| SnapshotError::Io {
-                offset: self.offset,
+                // `read_to_end` keeps the bytes it read before the error.
+                offset: self.offset + self.buf.len() as u64,
                 source,
             })?;
         self.offset += got as u64;
@@ -249,7 +257,9 @@ impl<R: Read> BlockReader<R> {
             });
         }
         self.crc = computed;
-        self.buf_offset = start + 4;
+        // The end block holds no records: a record looked for there is reported where the
+        // end block starts.
+        self.buf_offset = if n == 0 { start } else { start + 4 };
         self.pos = 0;
         if n == 0 {
             let mut trailer = [0; TRAILER];

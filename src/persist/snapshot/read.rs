@@ -66,7 +66,7 @@ impl<T: DeserializeOwned + Send + Sync> Arena<T> {
         let mut restorer = Restorer::new(arena.inner(), header.floor)
             .map_err(|why| corrupt(20, None, why.into()))?;
         for index in 0..header.slots {
-            let at = r.record_offset();
+            let at = r.next_record_offset()?;
             let state = read_varint(&mut r, at, index, header.slots)?;
             let state = u32::try_from(state).map_err(|_| {
                 corrupt(at, Some(index), format!("slot state {state} is not a u32"))
