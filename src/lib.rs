@@ -134,6 +134,32 @@
 //! assert!(!arena.contains(stray));
 //! ```
 //!
+//! # Saving and loading (feature `serde`)
+//!
+//! `Key` and `Arena<T>` implement `Serialize` and `Deserialize`, and
+//! `Arena::write_snapshot` / `Arena::read_snapshot` write and read a checked, versioned,
+//! streaming binary format (`SnapshotError` says what was wrong with bad input, and at which
+//! byte). Both keep what a key promises: a key that was live finds the same value after
+//! loading, and a key that was dead stays dead, also once the loaded arena reuses its slot.
+//! The format is in the [design document](implementation#the-snapshot-format).
+//!
+//! ```
+//! # #[cfg(feature = "serde")] {
+//! use epoch_arena::{pin, Arena};
+//!
+//! let arena = Arena::new();
+//! let gone = arena.insert("gone".to_string());
+//! let kept = arena.insert("kept".to_string());
+//! assert!(arena.remove(gone));
+//!
+//! let json = serde_json::to_string(&arena).unwrap();
+//! let loaded: Arena<String> = serde_json::from_str(&json).unwrap();
+//! let guard = pin();
+//! assert_eq!(loaded.get(kept, &guard).map(String::as_str), Some("kept"));
+//! assert_eq!(loaded.get(gone, &guard), None);
+//! # }
+//! ```
+//!
 //! # Panics
 //!
 //! * [`Arena::insert`] and [`Handle::insert`] panic only when the key space is full

@@ -737,11 +737,14 @@ mod prop {
     }
 
     fn ops() -> impl Strategy<Value = Vec<Op>> {
-        proptest::collection::vec(op(), 0..200)
+        proptest::collection::vec(op(), 0..if cfg!(miri) { 20 } else { 200 })
     }
 
-    /// 64 cases, or `PROPTEST_CASES`.
+    /// 64 cases (2 under miri), or `PROPTEST_CASES`.
     fn cases() -> u32 {
+        if cfg!(miri) {
+            return 2;
+        }
         std::env::var("PROPTEST_CASES")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -749,7 +752,16 @@ mod prop {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig {
+            cases: cases(),
+            // Miri's isolation forbids the file system that failure persistence needs.
+            failure_persistence: if cfg!(miri) {
+                None
+            } else {
+                ProptestConfig::default().failure_persistence
+            },
+            ..ProptestConfig::default()
+        })]
 
         #[test]
         fn persist_model_unbounded(ops in ops()) {
