@@ -23,6 +23,8 @@ use std::sync::Mutex;
 use std::thread;
 
 const CHURNERS: u64 = 2;
+/// Operations the churners make between two writes, at least.
+const CHURN_BETWEEN_WRITES: u64 = if cfg!(miri) { 40 } else { 2000 };
 const MAX_SLOTS: u32 = if cfg!(miri) {
     64
 } else if cfg!(debug_assertions) {
@@ -123,7 +125,7 @@ fn snapshots_under_churn_keep_every_key_promise() {
         let mut last = 0;
         for _ in 0..WRITES {
             // Let the churners work between two writes (a progress condition, not a sleep).
-            while seq.load(SeqCst) < last + 2000 {
+            while seq.load(SeqCst) < last + CHURN_BETWEEN_WRITES {
                 thread::yield_now();
             }
             let begin = stamp(&seq);
