@@ -57,9 +57,15 @@ impl<'de> Deserialize<'de> for Key {
 const FIELDS: &[&str] = &["max_slots", "floor", "slots", "len"];
 
 impl<T: Serialize + Send + Sync> Serialize for Arena<T> {
-    /// Writes the arena's image (see the [module docs](self)). While other threads insert
-    /// and remove, each slot is read consistently, as by [`iter`](Arena::iter), and `len`
-    /// counts the live slots written, so the output always deserializes.
+    /// Writes the arena's image (see [Persistence](crate::implementation#persistence)): a
+    /// struct of `max_slots: u32`, `floor: u32`, `slots` (one `(u32, Option<T>)` per slot
+    /// below the high water: `(generation, Some(value))` live, `(state, None)` free,
+    /// `(u32::MAX, None)` retired) and `len: u64`. In JSON:
+    /// `{"max_slots":4294967295,"floor":0,"slots":[[1,"a"],[4,null],[1,"c"]],"len":2}`.
+    ///
+    /// While other threads insert and remove, each slot is read consistently, as by
+    /// [`iter`](Arena::iter), and `len` counts the live slots written, so the output always
+    /// deserializes.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let head = self.image_head();
         let mut out = serializer.serialize_struct("Arena", FIELDS.len())?;
@@ -105,7 +111,8 @@ impl<T: Serialize + Send + Sync> Serialize for Slots<'_, T> {
 }
 
 impl<'de, T: Deserialize<'de> + Send + Sync> Deserialize<'de> for Arena<T> {
-    /// Rebuilds an arena from its image, checking it (see the [module docs](self)). The
+    /// Rebuilds an arena from its image, checking it (see
+    /// [Persistence](crate::implementation#persistence)). The
     /// arena gets the default [`Pacing`](crate::Pacing).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Arena<T>, D::Error> {
         deserializer.deserialize_struct("Arena", FIELDS, ArenaVisitor(PhantomData))
