@@ -241,12 +241,12 @@ impl<'a, T> SlotRef<'a, T> {
                 return;
             }
             let bad = self.value.with(|p| {
-                // SAFETY: the slot is FREE and exclusively ours (the caller's contract), so
-                // no one writes its cell while this slice lives. All `size` bytes are
-                // initialised: the chunk's memory was zeroed when it was allocated (or by
-                // `trim`, or by `Slot::zero`), and since then only whole values were written
-                // into the cell, each followed by `poison`, which wrote every byte of the
-                // cell after the value's life (padding included).
+                // Every byte of the cell is initialised: the chunk's memory was zeroed when it
+                // was allocated (or by `trim`, or by `Slot::zero`), and since then only whole
+                // values were written into it, each followed by `poison`, which wrote every
+                // byte of the cell after the value's life (padding included).
+                // SAFETY: FREE and exclusively ours (the caller's contract), so no one writes
+                // the cell while this slice lives; all `size` bytes initialised (above).
                 let bytes = unsafe { core::slice::from_raw_parts(p.cast::<u8>(), size) };
                 bytes
                     .iter()
