@@ -211,6 +211,8 @@ mod sync;
 
 mod key;
 
+mod key_type;
+
 mod remap;
 
 mod relocate;
@@ -227,11 +229,19 @@ mod persist;
 pub use arena::{pin, Arena, Builder, Drain, Guard, Handle, Iter, IterMut, Root, Stats};
 pub use gc::{CollectOptions, CollectStats, Pacing, Trace, Tracer, PARALLEL_THRESHOLD};
 pub use key::Key;
+pub use key_type::ArenaKey;
 #[cfg(feature = "serde")]
 pub use persist::{SnapshotError, SnapshotInfo, SNAPSHOT_VERSION};
 pub use raw::chunk::MAX_SLOTS;
 pub use relocate::Relocate;
-pub use remap::Remap;
+pub use remap::{AnyRemap, Remap};
+
+/// What the exported macros name; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    #[cfg(feature = "serde")]
+    pub use serde;
+}
 
 #[doc = include_str!("../IMPLEMENTATION.md")]
 pub mod implementation {}

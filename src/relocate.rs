@@ -20,7 +20,7 @@
 //! [`Arena::compact_with`]: crate::Arena::compact_with
 
 use crate::key::Key;
-use crate::remap::Remap;
+use crate::remap::AnyRemap;
 use core::cell::Cell;
 use core::hash::{BuildHasher, Hash};
 use core::marker::PhantomData;
@@ -90,7 +90,7 @@ use std::time::{Duration, Instant};
 /// # Example
 ///
 /// ```
-/// use epoch_arena::{pin, Arena, Key, Relocate, Remap};
+/// use epoch_arena::{pin, AnyRemap, Arena, Key, Relocate, Remap};
 ///
 /// struct Node {
 ///     name: &'static str,
@@ -99,7 +99,7 @@ use std::time::{Duration, Instant};
 /// }
 ///
 /// impl Relocate for Node {
-///     fn relocate(&mut self, remap: &Remap) {
+///     fn relocate(&mut self, remap: &AnyRemap) {
 ///         self.children.relocate(remap);
 ///         self.parent.relocate(remap);
 ///     }
@@ -136,17 +136,15 @@ use std::time::{Duration, Instant};
 pub trait Relocate {
     /// Rewrites every key this value holds through `remap`: to `remap.get(key)` where that
     /// is `Some`, and unchanged where it is `None`.
-    fn relocate(&mut self, remap: &Remap);
+    fn relocate(&mut self, remap: &AnyRemap);
 }
 
 /// The key of the same value after the compaction; unchanged if it named no live value
 /// before it (it stays dead).
 impl Relocate for Key {
     #[inline]
-    fn relocate(&mut self, remap: &Remap) {
-        if let Some(new) = remap.get(*self) {
-            *self = new;
-        }
+    fn relocate(&mut self, remap: &AnyRemap) {
+        remap.relocate_key(self);
     }
 }
 
@@ -155,7 +153,7 @@ macro_rules! leaf {
     ($($t:ty),* $(,)?) => {$(
         impl Relocate for $t {
             #[inline]
-            fn relocate(&mut self, _: &Remap) {}
+            fn relocate(&mut self, _: &AnyRemap) {}
         }
     )*};
 }
@@ -189,26 +187,26 @@ leaf!(
 
 impl<T: ?Sized> Relocate for PhantomData<T> {
     #[inline]
-    fn relocate(&mut self, _: &Remap) {}
+    fn relocate(&mut self, _: &AnyRemap) {}
 }
 
 impl<T: Relocate + ?Sized> Relocate for &mut T {
     #[inline]
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         (**self).relocate(remap);
     }
 }
 
 impl<T: Relocate + ?Sized> Relocate for Box<T> {
     #[inline]
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         (**self).relocate(remap);
     }
 }
 
 impl<T: Relocate> Relocate for Option<T> {
     #[inline]
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         if let Some(v) = self {
             v.relocate(remap);
         }
@@ -216,7 +214,7 @@ impl<T: Relocate> Relocate for Option<T> {
 }
 
 impl<T: Relocate, E: Relocate> Relocate for Result<T, E> {
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         match self {
             Ok(v) => v.relocate(remap),
             Err(e) => e.relocate(remap),
@@ -225,7 +223,7 @@ impl<T: Relocate, E: Relocate> Relocate for Result<T, E> {
 }
 
 impl<T: Relocate> Relocate for [T] {
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         for v in self {
             v.relocate(remap);
         }
@@ -233,7 +231,7 @@ impl<T: Relocate> Relocate for [T] {
 }
 
 impl<T: Relocate, const N: usize> Relocate for [T; N] {
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         self.as_mut_slice().relocate(remap);
     }
 }
@@ -242,7 +240,7 @@ impl<T: Relocate, const N: usize> Relocate for [T; N] {
 macro_rules! sequence {
     ($($t:ident),*) => {$(
         impl<T: Relocate> Relocate for $t<T> {
-            fn relocate(&mut self, remap: &Remap) {
+            fn relocate(&mut self, remap: &AnyRemap) {
                 for v in self.iter_mut() {
                     v.relocate(remap);
                 }
@@ -261,7 +259,7 @@ where
     V: Relocate,
     S: BuildHasher,
 {
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         let entries: Vec<(K, V)> = self.drain().collect();
         for (mut k, mut v) in entries {
             k.relocate(remap);
@@ -278,7 +276,7 @@ where
     T: Relocate + Eq + Hash,
     S: BuildHasher,
 {
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         let elements: Vec<T> = self.drain().collect();
         for mut v in elements {
             v.relocate(remap);
@@ -290,7 +288,7 @@ where
 /// Rebuilt: a relocated key sorts elsewhere (see [the std impls](Relocate#the-std-impls) on
 /// collisions and panics).
 impl<K: Relocate + Ord, V: Relocate> Relocate for BTreeMap<K, V> {
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         *self = core::mem::take(self)
             .into_iter()
             .map(|(mut k, mut v)| {
@@ -305,7 +303,7 @@ impl<K: Relocate + Ord, V: Relocate> Relocate for BTreeMap<K, V> {
 /// Rebuilt: a relocated element sorts elsewhere (see [the std impls](Relocate#the-std-impls)
 /// on collisions and panics).
 impl<T: Relocate + Ord> Relocate for BTreeSet<T> {
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         *self = core::mem::take(self)
             .into_iter()
             .map(|mut v| {
@@ -319,7 +317,7 @@ impl<T: Relocate + Ord> Relocate for BTreeSet<T> {
 /// Relocated in its buffer, then re-heapified: a relocated element sorts elsewhere (see
 /// [the std impls](Relocate#the-std-impls) on panics).
 impl<T: Relocate + Ord> Relocate for BinaryHeap<T> {
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         let mut elements = core::mem::take(self).into_vec();
         elements.relocate(remap);
         *self = BinaryHeap::from(elements);
@@ -329,7 +327,7 @@ impl<T: Relocate + Ord> Relocate for BinaryHeap<T> {
 /// Through [`Cell::get_mut`]: `&mut` reaches the contents with no copy, so no `T: Copy`.
 impl<T: Relocate + ?Sized> Relocate for Cell<T> {
     #[inline]
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         self.get_mut().relocate(remap);
     }
 }
@@ -337,7 +335,7 @@ impl<T: Relocate + ?Sized> Relocate for Cell<T> {
 /// Through [`Mutex::get_mut`], no locking; a poisoned mutex is relocated anyway (its keys
 /// are still held, and would name nothing once the values move).
 impl<T: Relocate + ?Sized> Relocate for Mutex<T> {
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         self.get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .relocate(remap);
@@ -347,7 +345,7 @@ impl<T: Relocate + ?Sized> Relocate for Mutex<T> {
 /// Through [`RwLock::get_mut`], no locking; a poisoned lock is relocated anyway (its keys
 /// are still held, and would name nothing once the values move).
 impl<T: Relocate + ?Sized> Relocate for RwLock<T> {
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         self.get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .relocate(remap);
@@ -356,7 +354,7 @@ impl<T: Relocate + ?Sized> Relocate for RwLock<T> {
 
 /// Through [`OnceLock::get_mut`]; an empty lock holds no keys.
 impl<T: Relocate> Relocate for OnceLock<T> {
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         if let Some(v) = self.get_mut() {
             v.relocate(remap);
         }
@@ -368,7 +366,7 @@ macro_rules! tuple {
     ($($name:ident)+) => {
         impl<$($name: Relocate),+> Relocate for ($($name,)+) {
             #[allow(non_snake_case)]
-            fn relocate(&mut self, remap: &Remap) {
+            fn relocate(&mut self, remap: &AnyRemap) {
                 let ($($name,)+) = self;
                 $($name.relocate(remap);)+
             }

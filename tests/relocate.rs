@@ -6,7 +6,7 @@
 //! arena of eight values in slots 0..8 whose three lowest are taken, then compacted, so the
 //! values at slots 3 and 4 stay put and those at 5, 6 and 7 move into the holes 0, 1 and 2.
 
-use epoch_arena::{pin, Arena, Key, Relocate, Remap};
+use epoch_arena::{pin, AnyRemap, Arena, Key, Relocate, Remap};
 use std::cell::Cell;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
@@ -591,7 +591,7 @@ struct Node {
 }
 
 impl Relocate for Node {
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         self.children.relocate(remap);
         self.parent.relocate(remap);
         self.by_name.relocate(remap);

@@ -31,7 +31,7 @@
 //! html5ever's names as strings.
 
 use compact_str::CompactString;
-use epoch_arena::{Arena, Guard, Key, Relocate, Remap, Trace, Tracer};
+use epoch_arena::{AnyRemap, Arena, Guard, Key, Relocate, Trace, Tracer};
 use html5ever::{ExpandedName, LocalName, QualName};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashSet;
@@ -116,10 +116,11 @@ impl<'de> Deserialize<'de> for Link {
 /// collected node); it is left as it is, so it stays stale and keeps reading as gone, as
 /// [`Relocate`]'s rule asks.
 impl Relocate for Link {
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         let bits = self.0.get_mut();
-        if let Some(new) = Key::from_bits(*bits).and_then(|key| remap.get(key)) {
-            *bits = new.to_bits();
+        if let Some(mut key) = Key::from_bits(*bits) {
+            remap.relocate_key(&mut key);
+            *bits = key.to_bits();
         }
     }
 }
@@ -364,7 +365,7 @@ impl Trace for Node {
 /// unreachable nodes were collected that is only ever a weak link (`parent`,
 /// `prev_sibling`, `last_child`) to a collected node, which already read as gone.
 impl Relocate for Node {
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         self.parent.relocate(remap);
         self.prev_sibling.relocate(remap);
         self.next_sibling.relocate(remap);
@@ -376,7 +377,7 @@ impl Relocate for Node {
 
 /// Only an element holds a key (a template's contents).
 impl Relocate for NodeData {
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         if let NodeData::Element(e) = self {
             e.relocate(remap);
         }
@@ -385,7 +386,7 @@ impl Relocate for NodeData {
 
 /// A template's contents key.
 impl Relocate for Element {
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         self.template_contents.relocate(remap);
     }
 }

@@ -31,7 +31,7 @@
 
 use crate::node::{lock, Attr, AttrName, Children, Element, Node, NodeData};
 use compact_str::CompactString;
-use epoch_arena::{pin, Arena, Guard, Key, Relocate, Remap, Root};
+use epoch_arena::{pin, AnyRemap, Arena, Guard, Key, Relocate, Root};
 use html5ever::interface::{ElementFlags, NodeOrText, QuirksMode, TreeSink};
 use html5ever::tendril::{StrTendril, TendrilSink};
 use html5ever::{local_name, ns, Attribute, ExpandedName, QualName};
@@ -123,7 +123,7 @@ impl Unrooted {
 
 /// The document key, through [`Remap::get`] (unchanged if it named no live node).
 impl Relocate for Unrooted {
-    fn relocate(&mut self, remap: &Remap) {
+    fn relocate(&mut self, remap: &AnyRemap) {
         self.document.relocate(remap);
     }
 }

@@ -5,9 +5,9 @@
 
 use super::{Arena, Root};
 use crate::gc::{CollectOptions, CollectStats, Trace, NEVER};
-use crate::key::Key;
+use crate::key_type::ArenaKey;
 
-impl<T: Trace + Send + Sync> Arena<T> {
+impl<T: Trace + Send + Sync, K: ArenaKey> Arena<T, K> {
     /// Collects garbage: removes every value not reachable from `roots` (and the live
     /// [`Root`]s) through [`Trace`] edges, with one marker per core. See
     /// [`collect_with`](Arena::collect_with).
@@ -31,7 +31,7 @@ impl<T: Trace + Send + Sync> Arena<T> {
     /// assert_eq!(stats.swept, 1);
     /// assert!(arena.contains(root) && arena.contains(child) && !arena.contains(orphan));
     /// ```
-    pub fn collect(&self, roots: impl IntoIterator<Item = Key>) -> CollectStats {
+    pub fn collect(&self, roots: impl IntoIterator<Item = K>) -> CollectStats {
         self.collect_with(roots, CollectOptions::default())
     }
 
@@ -75,11 +75,11 @@ impl<T: Trace + Send + Sync> Arena<T> {
     /// ```
     pub fn collect_with(
         &self,
-        roots: impl IntoIterator<Item = Key>,
+        roots: impl IntoIterator<Item = K>,
         opts: CollectOptions,
     ) -> CollectStats {
         let inner = self.inner();
-        let stats = inner.collect(roots, opts);
+        let stats = inner.collect(roots.into_iter().map(K::to_key), opts);
         // The pacer's baseline: the insertion total and the values live now (removals by any
         // path included), read once the cycle has swept. A cycle that panicked swept nothing
         // and records nothing.
@@ -192,7 +192,7 @@ impl<T: Trace + Send + Sync> Arena<T> {
     /// arena.collect([]);
     /// assert!(arena.contains(root.key()));
     /// ```
-    pub fn root(&self, key: Key) -> Root<'_, T> {
+    pub fn root(&self, key: K) -> Root<'_, T, K> {
         Root::new(self, key)
     }
 
@@ -236,8 +236,8 @@ impl<T: Trace + Send + Sync> Arena<T> {
     /// assert_eq!(arena.get(parent.key(), &guard).unwrap().0.lock().unwrap().len(), 1);
     /// ```
     #[inline]
-    pub fn shade(&self, key: Key) {
-        self.inner().shade(key);
+    pub fn shade(&self, key: K) {
+        self.inner().shade(key.to_key());
     }
 }
 
@@ -245,6 +245,7 @@ impl<T: Trace + Send + Sync> Arena<T> {
 mod tests {
     use super::*;
     use crate::gc::{Tracer, MAX_THREADS};
+    use crate::key::Key;
     use std::sync::mpsc;
     use std::time::Duration;
 

@@ -7,11 +7,12 @@ use super::iter::Cursor;
 use super::{Arena, Drain, IterMut};
 use crate::gc::GcState;
 use crate::key::Key;
+use crate::key_type::ArenaKey;
 use crate::raw::gate::{self, Gate};
 use crate::raw::{local, slot, FreeSink, Inner};
 use crate::sync::Ordering;
 
-impl<T: Send + Sync> Arena<T> {
+impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
     /// A unique reference to the value of a live key.
     ///
     /// ```
@@ -20,7 +21,8 @@ impl<T: Send + Sync> Arena<T> {
     /// *arena.get_mut(key).unwrap() += 1;
     /// assert_eq!(arena.get(key, &epoch_arena::pin()), Some(&2));
     /// ```
-    pub fn get_mut(&mut self, key: Key) -> Option<&mut T> {
+    pub fn get_mut(&mut self, key: K) -> Option<&mut T> {
+        let key = key.to_key();
         let slot = self.inner().dir.slot(key.index())?;
         if slot.state.load(Ordering::Relaxed) == key.generation() {
             // SAFETY: OCCUPIED, so initialised; `&mut self` excludes every reader and
@@ -40,7 +42,8 @@ impl<T: Send + Sync> Arena<T> {
     /// assert_eq!(arena.take(key).as_deref(), Some("mine"));
     /// assert_eq!(arena.take(key), None);
     /// ```
-    pub fn take(&mut self, key: Key) -> Option<T> {
+    pub fn take(&mut self, key: K) -> Option<T> {
+        let key = key.to_key();
         let inner = self.inner();
         let slot = inner.dir.slot(key.index())?;
         let state = slot.state.load(Ordering::Relaxed);
@@ -70,7 +73,7 @@ impl<T: Send + Sync> Arena<T> {
     /// let guard = epoch_arena::pin();
     /// assert_eq!(arena.iter(&guard).map(|(_, v)| *v).sum::<i32>(), 30);
     /// ```
-    pub fn iter_mut(&mut self) -> IterMut<'_, T> {
+    pub fn iter_mut(&mut self) -> IterMut<'_, T, K> {
         IterMut::new(self)
     }
 
@@ -86,13 +89,15 @@ impl<T: Send + Sync> Arena<T> {
     /// assert_eq!(arena.len(), 3);
     /// assert!(!arena.contains(keys[1]));
     /// ```
-    pub fn retain(&mut self, mut f: impl FnMut(Key, &mut T) -> bool) {
+    pub fn retain(&mut self, mut f: impl FnMut(K, &mut T) -> bool) {
         let inner = self.inner();
         let mut sink = FreeSink::new(&inner.anchor);
         let mut cursor = Cursor::new(inner.high_water());
         while let Some((index, slot, state)) = cursor.next_occupied(&inner.dir, Ordering::Relaxed) {
             // SAFETY: OCCUPIED, and exclusively ours through `&mut self`.
-            if f(Key::new(index, state), unsafe { slot.value_mut() }) {
+            if f(K::from_key(Key::new(index, state)), unsafe {
+                slot.value_mut()
+            }) {
                 continue;
             }
             let next = slot::freed(state);
@@ -115,7 +120,7 @@ impl<T: Send + Sync> Arena<T> {
     /// assert_eq!(drained, "ab");
     /// assert!(arena.is_empty());
     /// ```
-    pub fn drain(&mut self) -> Drain<'_, T> {
+    pub fn drain(&mut self) -> Drain<'_, T, K> {
         Drain::new(self)
     }
 
@@ -226,7 +231,7 @@ impl<T: Send + Sync> Arena<T> {
     }
 }
 
-impl<T> Drop for Arena<T> {
+impl<T, K> Drop for Arena<T, K> {
     fn drop(&mut self) {
         let raw = self.raw.as_ptr();
         let inner = self.inner();

@@ -2,6 +2,7 @@
 
 use super::{panic_key_space_full, Arena};
 use crate::key::Key;
+use crate::key_type::ArenaKey;
 use crate::raw::counter::CounterCell;
 use crate::raw::pool::{IndexBatch, SlotCache};
 use crate::raw::slot;
@@ -40,15 +41,15 @@ use core::fmt;
 /// });
 /// assert_eq!(arena.len(), 1000);
 /// ```
-pub struct Handle<'a, T: Send + Sync> {
-    arena: &'a Arena<T>,
+pub struct Handle<'a, T: Send + Sync, K: ArenaKey = Key> {
+    arena: &'a Arena<T, K>,
     cache: SlotCache,
     retired: IndexBatch,
     cell: &'a CounterCell,
 }
 
-impl<'a, T: Send + Sync> Handle<'a, T> {
-    pub(crate) fn new(arena: &'a Arena<T>) -> Self {
+impl<'a, T: Send + Sync, K: ArenaKey> Handle<'a, T, K> {
+    pub(crate) fn new(arena: &'a Arena<T, K>) -> Self {
         Handle {
             arena,
             cache: SlotCache::new(),
@@ -65,7 +66,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     /// let key = handle.insert(1);
     /// assert!(handle.arena().contains(key));
     /// ```
-    pub fn arena(&self) -> &'a Arena<T> {
+    pub fn arena(&self) -> &'a Arena<T, K> {
         self.arena
     }
 
@@ -109,7 +110,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     /// assert!(arena.contains(key));
     /// ```
     #[inline]
-    pub fn insert(&mut self, value: T) -> Key {
+    pub fn insert(&mut self, value: T) -> K {
         match self.try_insert(value) {
             Ok(key) => key,
             Err(_) => panic_key_space_full(self.arena.max_slots()),
@@ -129,7 +130,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     /// let keys = handle.insert_many(["a", "b", "c"]);
     /// assert_eq!(arena.get(keys[2], &epoch_arena::pin()), Some(&"c"));
     /// ```
-    pub fn insert_many(&mut self, values: impl IntoIterator<Item = T>) -> Vec<Key> {
+    pub fn insert_many(&mut self, values: impl IntoIterator<Item = T>) -> Vec<K> {
         let mut values = values.into_iter();
         let mut keys = Vec::with_capacity(values.size_hint().0);
         while self.cache.len() > 0 {
@@ -152,7 +153,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     /// assert_eq!(handle.try_insert(2), Err(2));
     /// ```
     #[inline]
-    pub fn try_insert(&mut self, value: T) -> Result<Key, T> {
+    pub fn try_insert(&mut self, value: T) -> Result<K, T> {
         let Some((index, state)) = self.take_index() else {
             return Err(value);
         };
@@ -161,7 +162,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
         };
         self.arena.inner().publish(slot, key, value);
         self.cell.add_inserted_owned(1);
-        Ok(key)
+        Ok(K::from_key(key))
     }
 
     /// Inserts the value `f` makes from its own key (see [`Arena::insert_with`]). If `f`
@@ -177,7 +178,7 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     /// let key = handle.insert_with(|k| k.index());
     /// assert_eq!(arena.get(key, &epoch_arena::pin()), Some(&key.index()));
     /// ```
-    pub fn insert_with(&mut self, f: impl FnOnce(Key) -> T) -> Key {
+    pub fn insert_with(&mut self, f: impl FnOnce(K) -> T) -> K {
         let Some(taken) = self.take_index() else {
             panic_key_space_full(self.arena.max_slots())
         };
@@ -187,13 +188,18 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
         };
         let key = prepared.1;
         let (cache, pool) = (&mut self.cache, &inner.anchor.pool);
-        inner.publish_with(prepared, taken, f, |index, next| {
-            if next != slot::RETIRED {
-                cache.put(pool, index, next);
-            }
-        });
+        inner.publish_with(
+            prepared,
+            taken,
+            |key| f(K::from_key(key)),
+            |index, next| {
+                if next != slot::RETIRED {
+                    cache.put(pool, index, next);
+                }
+            },
+        );
         self.cell.add_inserted_owned(1);
-        key
+        K::from_key(key)
     }
 
     /// Removes the value of a live key; returns whether this call removed it (see
@@ -207,7 +213,8 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     /// assert!(!arena.remove(key));
     /// ```
     #[inline]
-    pub fn remove(&mut self, key: Key) -> bool {
+    pub fn remove(&mut self, key: K) -> bool {
+        let key = key.to_key();
         if self.arena.inner().unlink(key).is_none() {
             return false;
         }
@@ -245,14 +252,14 @@ impl<'a, T: Send + Sync> Handle<'a, T> {
     }
 }
 
-impl<T: Send + Sync> Drop for Handle<'_, T> {
+impl<T: Send + Sync, K: ArenaKey> Drop for Handle<'_, T, K> {
     fn drop(&mut self) {
         self.flush();
         self.arena.inner().anchor.counters.release(self.cell);
     }
 }
 
-impl<T: Send + Sync> fmt::Debug for Handle<'_, T> {
+impl<T: Send + Sync, K: ArenaKey> fmt::Debug for Handle<'_, T, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
             .field("cached_free", &self.cache.len())

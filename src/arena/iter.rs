@@ -2,11 +2,13 @@
 
 use super::{Arena, Guard};
 use crate::key::Key;
+use crate::key_type::ArenaKey;
 use crate::raw::chunk::{chunk_start, locate, ChunkDir};
 use crate::raw::slot::{self, SlotRef};
 use crate::raw::FreeSink;
 use crate::sync::Ordering;
 use core::fmt;
+use core::iter::FusedIterator;
 use core::marker::PhantomData;
 
 /// Walks slot indices `0..end`, skipping chunks that were never allocated.
@@ -62,13 +64,13 @@ impl Cursor {
 }
 
 /// Live values with their keys, borrowed for a guard's life: [`Arena::iter`].
-pub struct Iter<'g, T> {
+pub struct Iter<'g, T, K = Key> {
     dir: &'g ChunkDir<T>,
     cursor: Cursor,
-    _guard: PhantomData<&'g Guard>,
+    _guard: PhantomData<(&'g Guard, fn() -> K)>,
 }
 
-impl<'g, T> Iter<'g, T> {
+impl<'g, T, K> Iter<'g, T, K> {
     pub(crate) fn new(dir: &'g ChunkDir<T>, high_water: u64, _guard: &'g Guard) -> Self {
         Iter {
             dir,
@@ -78,15 +80,17 @@ impl<'g, T> Iter<'g, T> {
     }
 }
 
-impl<'g, T> Iterator for Iter<'g, T> {
-    type Item = (Key, &'g T);
+impl<'g, T, K: ArenaKey> Iterator for Iter<'g, T, K> {
+    type Item = (K, &'g T);
 
-    fn next(&mut self) -> Option<(Key, &'g T)> {
+    fn next(&mut self) -> Option<(K, &'g T)> {
         // Acquire pairs with the inserter's Release, as in `get`.
         let (index, slot, state) = self.cursor.next_occupied(self.dir, Ordering::Acquire)?;
         // SAFETY: as in `Arena::get`: OCCUPIED when loaded under a guard that lives for 'g,
         // so the value stays initialised and unmoved for 'g.
-        Some((Key::new(index, state), unsafe { slot.value_ref() }))
+        Some((K::from_key(Key::new(index, state)), unsafe {
+            slot.value_ref()
+        }))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -94,7 +98,21 @@ impl<'g, T> Iterator for Iter<'g, T> {
     }
 }
 
-impl<T> fmt::Debug for Iter<'_, T> {
+/// Once the cursor passes the end it stays there.
+impl<T, K: ArenaKey> FusedIterator for Iter<'_, T, K> {}
+
+/// A copy of the iterator at its position, under the same guard.
+impl<T, K> Clone for Iter<'_, T, K> {
+    fn clone(&self) -> Self {
+        Iter {
+            dir: self.dir,
+            cursor: self.cursor.clone(),
+            _guard: PhantomData,
+        }
+    }
+}
+
+impl<T, K> fmt::Debug for Iter<'_, T, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Iter")
             .field("cursor", &self.cursor)
@@ -103,39 +121,51 @@ impl<T> fmt::Debug for Iter<'_, T> {
 }
 
 /// Live values with their keys, mutably: [`Arena::iter_mut`].
-pub struct IterMut<'a, T> {
+pub struct IterMut<'a, T, K = Key> {
     dir: &'a ChunkDir<T>,
     cursor: Cursor,
-    _unique: PhantomData<&'a mut T>,
+    /// Live values not yet yielded: exact, since `&mut` excludes every other change.
+    left: usize,
+    _unique: PhantomData<(&'a mut T, fn() -> K)>,
 }
 
-impl<'a, T: Send + Sync> IterMut<'a, T> {
-    pub(crate) fn new(arena: &'a mut Arena<T>) -> Self {
+impl<'a, T: Send + Sync, K: ArenaKey> IterMut<'a, T, K> {
+    pub(crate) fn new(arena: &'a mut Arena<T, K>) -> Self {
+        let left = arena.len();
         let inner = arena.inner();
         IterMut {
             dir: &inner.dir,
             cursor: Cursor::new(inner.high_water()),
+            left,
             _unique: PhantomData,
         }
     }
 }
 
-impl<'a, T> Iterator for IterMut<'a, T> {
-    type Item = (Key, &'a mut T);
+impl<'a, T, K: ArenaKey> Iterator for IterMut<'a, T, K> {
+    type Item = (K, &'a mut T);
 
-    fn next(&mut self) -> Option<(Key, &'a mut T)> {
+    fn next(&mut self) -> Option<(K, &'a mut T)> {
         let (index, slot, state) = self.cursor.next_occupied(self.dir, Ordering::Relaxed)?;
+        self.left = self.left.saturating_sub(1);
         // SAFETY: OCCUPIED; the iterator borrows the arena mutably for 'a, and the cursor
         // visits each slot once, so the `&mut`s never alias.
-        Some((Key::new(index, state), unsafe { slot.value_mut() }))
+        Some((K::from_key(Key::new(index, state)), unsafe {
+            slot.value_mut()
+        }))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(self.cursor.remaining()))
+        (self.left, Some(self.left))
     }
 }
 
-impl<T> fmt::Debug for IterMut<'_, T> {
+/// The count is the arena's `len`, exact under `&mut`.
+impl<T, K: ArenaKey> ExactSizeIterator for IterMut<'_, T, K> {}
+
+impl<T, K: ArenaKey> FusedIterator for IterMut<'_, T, K> {}
+
+impl<T, K> fmt::Debug for IterMut<'_, T, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IterMut")
             .field("cursor", &self.cursor)
@@ -144,30 +174,34 @@ impl<T> fmt::Debug for IterMut<'_, T> {
 }
 
 /// Removes and yields every value: [`Arena::drain`]. Dropping it early drops the rest.
-pub struct Drain<'a, T> {
+pub struct Drain<'a, T, K = Key> {
     dir: &'a ChunkDir<T>,
     cursor: Cursor,
     sink: FreeSink<'a>,
-    _unique: PhantomData<&'a mut T>,
+    /// Live values not yet taken: exact, since `&mut` excludes every other change.
+    left: usize,
+    _unique: PhantomData<(&'a mut T, fn() -> K)>,
 }
 
-impl<'a, T: Send + Sync> Drain<'a, T> {
-    pub(crate) fn new(arena: &'a mut Arena<T>) -> Self {
+impl<'a, T: Send + Sync, K: ArenaKey> Drain<'a, T, K> {
+    pub(crate) fn new(arena: &'a mut Arena<T, K>) -> Self {
+        let left = arena.len();
         let inner = arena.inner();
         Drain {
             dir: &inner.dir,
             cursor: Cursor::new(inner.high_water()),
             sink: FreeSink::new(&inner.anchor),
+            left,
             _unique: PhantomData,
         }
     }
 }
 
-impl<T> Iterator for Drain<'_, T> {
-    type Item = (Key, T);
-
-    fn next(&mut self) -> Option<(Key, T)> {
+impl<T, K> Drain<'_, T, K> {
+    /// The next value, unlinked from its slot, with its untyped key.
+    fn next_raw(&mut self) -> Option<(Key, T)> {
         let (index, slot, state) = self.cursor.next_occupied(self.dir, Ordering::Relaxed)?;
+        self.left = self.left.saturating_sub(1);
         let next = slot::freed(state);
         slot.state.store(next, Ordering::Relaxed);
         self.sink.free(index, next);
@@ -175,23 +209,38 @@ impl<T> Iterator for Drain<'_, T> {
         // says FREE now, so the value is moved out exactly once.
         Some((Key::new(index, state), unsafe { slot.read() }))
     }
+}
+
+impl<T, K: ArenaKey> Iterator for Drain<'_, T, K> {
+    type Item = (K, T);
+
+    #[inline]
+    fn next(&mut self) -> Option<(K, T)> {
+        self.next_raw()
+            .map(|(key, value)| (K::from_key(key), value))
+    }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(self.cursor.remaining()))
+        (self.left, Some(self.left))
     }
 }
 
-impl<T> Drop for Drain<'_, T> {
+/// The count is the arena's `len`, exact under `&mut`.
+impl<T, K: ArenaKey> ExactSizeIterator for Drain<'_, T, K> {}
+
+impl<T, K: ArenaKey> FusedIterator for Drain<'_, T, K> {}
+
+impl<T, K> Drop for Drain<'_, T, K> {
     fn drop(&mut self) {
         // Each value is unlinked before it is dropped, so a panicking drop leaves the arena
         // consistent (the rest stay in it).
-        for item in self.by_ref() {
+        while let Some(item) = self.next_raw() {
             drop(item);
         }
     }
 }
 
-impl<T> fmt::Debug for Drain<'_, T> {
+impl<T, K> fmt::Debug for Drain<'_, T, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Drain")
             .field("cursor", &self.cursor)

@@ -5,13 +5,14 @@
 
 use super::Arena;
 use crate::key::Key;
+use crate::key_type::ArenaKey;
 use crate::raw::chunk::{chunk_len, chunk_start, locate, NUM_CHUNKS};
 use crate::raw::gate;
 use crate::raw::pool::{IndexBatch, BATCH};
 use crate::raw::slot;
 use crate::remap::Remap;
 
-impl<T: Send + Sync> Arena<T> {
+impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
     /// Moves every live value to the lowest slots, drops the values still waiting for
     /// reclamation, and gives the chunks above back to the allocator (and so to the
     /// operating system). Returns the [`Remap`] that tells where each value went.
@@ -46,7 +47,7 @@ impl<T: Send + Sync> Arena<T> {
     /// If called from the `Drop` of a value of this same arena while this arena's
     /// reclamation drops it (the compaction would wait for itself). A panicking `Drop` of a
     /// value that was waiting for reclamation is caught and discarded, as reclamation does.
-    pub fn compact(&mut self) -> Remap {
+    pub fn compact(&mut self) -> Remap<K> {
         self.compact_only()
     }
 
@@ -73,7 +74,7 @@ impl<T: Send + Sync> Arena<T> {
     ///
     /// # Panics
     /// As for [`compact`](Arena::compact), and if `f` panics.
-    pub fn compact_with(&mut self, mut f: impl FnMut(&mut T, &Remap)) -> Remap {
+    pub fn compact_with(&mut self, mut f: impl FnMut(&mut T, &Remap<K>)) -> Remap<K> {
         let remap = self.compact_only();
         for (_, value) in self.iter_mut() {
             f(value, &remap);
@@ -82,7 +83,7 @@ impl<T: Send + Sync> Arena<T> {
     }
 
     /// The compaction of [`compact`](Arena::compact) and [`compact_with`](Arena::compact_with).
-    fn compact_only(&mut self) -> Remap {
+    fn compact_only(&mut self) -> Remap<K> {
         if gate::inside(self.raw.as_ptr().cast()) {
             panic!(
                 "epoch-arena: compact called from a value's Drop run by this arena's own \
@@ -93,7 +94,7 @@ impl<T: Send + Sync> Arena<T> {
         // SAFETY: `rebuild` gives the closure every slot exclusively.
         let (remap, _discarded) =
             self.rebuild(|inner| unsafe { inner.compact_exclusive(live_hint) });
-        remap
+        remap.typed()
     }
 
     /// Drops the values waiting for reclamation and gives back the chunks above the highest
@@ -256,7 +257,7 @@ impl<T: Send + Sync> Arena<T> {
     /// assert_eq!(keys.len(), 1000);
     /// assert_eq!(arena.get(keys[7], &epoch_arena::pin()), Some(&7));
     /// ```
-    pub fn insert_many(&self, values: impl IntoIterator<Item = T>) -> Vec<Key> {
+    pub fn insert_many(&self, values: impl IntoIterator<Item = T>) -> Vec<K> {
         let mut values = values.into_iter();
         let mut keys = Vec::with_capacity(values.size_hint().0);
         self.insert_recycled(&mut values, &mut keys);
@@ -269,18 +270,18 @@ impl<T: Send + Sync> Arena<T> {
     }
 
     /// `insert_many`'s first part: fills batches of free slots from the shared stack.
-    fn insert_recycled(&self, values: &mut impl Iterator<Item = T>, keys: &mut Vec<Key>) {
+    fn insert_recycled(&self, values: &mut impl Iterator<Item = T>, keys: &mut Vec<K>) {
         let inner = self.inner();
         let pool = &inner.anchor.pool;
         let mut batch = IndexBatch::new();
         /// Gives the batch's unused slots back and counts the insertions, however the
         /// loop ends.
-        struct Done<'a, T: Send + Sync> {
-            arena: &'a Arena<T>,
+        struct Done<'a, T: Send + Sync, K> {
+            arena: &'a Arena<T, K>,
             batch: &'a mut IndexBatch,
             inserted: isize,
         }
-        impl<T: Send + Sync> Drop for Done<'_, T> {
+        impl<T: Send + Sync, K> Drop for Done<'_, T, K> {
             fn drop(&mut self) {
                 let anchor = &self.arena.inner().anchor;
                 anchor.counters.add_inserted_shared(self.inserted);
@@ -308,14 +309,14 @@ impl<T: Send + Sync> Arena<T> {
                 };
                 inner.publish(slot, key, value);
                 done.inserted += 1;
-                keys.push(key);
+                keys.push(K::from_key(key));
             }
         }
     }
 
     /// `insert_many`'s second part: one fresh range for `want` values, written chunk by
     /// chunk.
-    fn insert_fresh(&self, values: &mut impl Iterator<Item = T>, keys: &mut Vec<Key>, want: usize) {
+    fn insert_fresh(&self, values: &mut impl Iterator<Item = T>, keys: &mut Vec<K>, want: usize) {
         let inner = self.inner();
         let pool = &inner.anchor.pool;
         let want = want.min(u32::MAX as usize) as u32;
@@ -378,7 +379,7 @@ impl<T: Send + Sync> Arena<T> {
                 inner.publish(slot, key, value);
                 done.next += 1;
                 done.inserted += 1;
-                keys.push(key);
+                keys.push(K::from_key(key));
             }
         }
     }

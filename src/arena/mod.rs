@@ -23,6 +23,7 @@ pub use self::root::Root;
 
 use crate::gc::{Core, GcState};
 use crate::key::Key;
+use crate::key_type::ArenaKey;
 use crate::raw::chunk::MAX_SLOTS;
 use crate::raw::{local, Inner};
 use crate::sync::Ordering;
@@ -60,23 +61,24 @@ use core::ptr::NonNull;
 /// values.sort();
 /// assert_eq!(values, [0, 10, 20, 30]);
 /// ```
-pub struct Arena<T> {
+pub struct Arena<T, K = Key> {
     /// From `Box::into_raw` in [`Builder::build`]; freed by `Drop` (or, if the arena is
     /// dropped by one of its own values during reclamation, by that reclamation; see
     /// `raw/gate.rs`).
     raw: NonNull<Core<T>>,
-    /// For auto traits and drop check: an arena owns its internals and its `T`s.
-    _owns: PhantomData<Core<T>>,
+    /// For auto traits and drop check: an arena owns its internals and its `T`s. The key
+    /// type only names keys (invariant, and neither owned nor affecting auto traits).
+    _owns: PhantomData<(Core<T>, fn(K) -> K)>,
 }
 
 // SAFETY: an `Arena<T>` is an owning pointer to `Core<T>`, shared by reference with the
 // threads that use it; `Core<T>` holds `T`s that are inserted, read and dropped on any
 // thread, which `T: Send + Sync` allows (the same bounds as `Arc<Core<T>>` would need).
-unsafe impl<T: Send + Sync> Send for Arena<T> {}
+unsafe impl<T: Send + Sync, K> Send for Arena<T, K> {}
 // SAFETY: as above.
-unsafe impl<T: Send + Sync> Sync for Arena<T> {}
+unsafe impl<T: Send + Sync, K> Sync for Arena<T, K> {}
 
-impl<T> Arena<T> {
+impl<T, K> Arena<T, K> {
     /// The internals.
     #[inline(always)]
     pub(crate) fn inner(&self) -> &Core<T> {
@@ -97,14 +99,14 @@ impl<T> Arena<T> {
 /// assert!(arena.try_insert('b').is_ok());
 /// assert_eq!(arena.try_insert('c'), Err('c')); // the key space is full
 /// ```
-pub struct Builder<T> {
+pub struct Builder<T, K = Key> {
     capacity: usize,
     max_slots: u32,
     pacing: crate::gc::Pacing,
-    _value: PhantomData<fn() -> T>,
+    _value: PhantomData<fn() -> (T, K)>,
 }
 
-impl<T> Clone for Builder<T> {
+impl<T, K> Clone for Builder<T, K> {
     fn clone(&self) -> Self {
         Builder {
             capacity: self.capacity,
@@ -115,7 +117,7 @@ impl<T> Clone for Builder<T> {
     }
 }
 
-impl<T> fmt::Debug for Builder<T> {
+impl<T, K> fmt::Debug for Builder<T, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("capacity", &self.capacity)
@@ -125,8 +127,26 @@ impl<T> fmt::Debug for Builder<T> {
     }
 }
 
-impl<T: Send + Sync> Default for Builder<T> {
+impl<T: Send + Sync, K: ArenaKey> Default for Builder<T, K> {
     fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl<T: Send + Sync, K: ArenaKey> Builder<T, K> {
+    /// A builder with the defaults: no capacity, [`MAX_SLOTS`](crate::MAX_SLOTS), and
+    /// [`Pacing::DEFAULT`](crate::Pacing::DEFAULT). The key type comes from the arena it
+    /// builds ([`Arena::builder`] is the same for [`Key`]).
+    ///
+    /// ```
+    /// use epoch_arena::{new_key_type, Arena, Builder};
+    /// new_key_type! { struct NodeId; }
+    ///
+    /// let arena: Arena<&str, NodeId> = Builder::new().capacity(16).build();
+    /// let id: NodeId = arena.insert("typed");
+    /// assert!(arena.contains(id));
+    /// ```
+    pub fn new() -> Self {
         Builder {
             capacity: 0,
             max_slots: MAX_SLOTS,
@@ -134,9 +154,7 @@ impl<T: Send + Sync> Default for Builder<T> {
             _value: PhantomData,
         }
     }
-}
 
-impl<T: Send + Sync> Builder<T> {
     /// Allocates chunks for at least `slots` slots up front (capped at `max_slots`).
     pub fn capacity(mut self, slots: usize) -> Self {
         self.capacity = slots;
@@ -178,8 +196,9 @@ impl<T: Send + Sync> Builder<T> {
     }
 
     /// Builds the arena.
-    pub fn build(self) -> Arena<T> {
-        let inner = Inner::new(self.capacity, self.max_slots, GcState::new(self.pacing));
+    pub fn build(self) -> Arena<T, K> {
+        let gc = GcState::new(self.pacing, core::any::TypeId::of::<K>());
+        let inner = Inner::new(self.capacity, self.max_slots, gc);
         Arena {
             raw: NonNull::from(Box::leak(Box::new(inner))),
             _owns: PhantomData,
@@ -224,12 +243,16 @@ pub struct Stats {
     pub removed: usize,
 }
 
-impl<T: Send + Sync> Default for Arena<T> {
+impl<T: Send + Sync, K: ArenaKey> Default for Arena<T, K> {
+    /// An empty arena of any key type (as [`Arena::new`] and [`Arena::with_key`]).
     fn default() -> Self {
-        Arena::new()
+        Builder::new().build()
     }
 }
 
+/// The constructors for the default key type [`Key`] (as `HashMap::new` is for its default
+/// hasher: a default type parameter does not guide inference). For a typed key,
+/// [`Arena::with_key`], [`Arena::with_capacity_and_key`], [`Builder::new`] or `Default`.
 impl<T: Send + Sync> Arena<T> {
     /// An empty arena. No chunk is allocated until the first insertion.
     ///
@@ -265,6 +288,37 @@ impl<T: Send + Sync> Arena<T> {
     pub fn with_capacity(slots: usize) -> Self {
         Builder::default().capacity(slots).build()
     }
+}
+
+impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
+    /// An empty arena handing out keys of type `K` (see
+    /// [`new_key_type!`](crate::new_key_type)).
+    ///
+    /// ```
+    /// use epoch_arena::{new_key_type, Arena};
+    /// new_key_type! { struct NodeId; }
+    ///
+    /// let arena = Arena::<String, NodeId>::with_key();
+    /// let id: NodeId = arena.insert("typed".to_string());
+    /// assert!(arena.contains(id));
+    /// ```
+    pub fn with_key() -> Self {
+        Builder::new().build()
+    }
+
+    /// [`with_key`](Arena::with_key), with chunks for at least `slots` values already
+    /// allocated.
+    ///
+    /// ```
+    /// use epoch_arena::{new_key_type, Arena};
+    /// new_key_type! { struct NodeId; }
+    ///
+    /// let arena = Arena::<u8, NodeId>::with_capacity_and_key(100);
+    /// assert!(arena.capacity() >= 100);
+    /// ```
+    pub fn with_capacity_and_key(slots: usize) -> Self {
+        Builder::new().capacity(slots).build()
+    }
 
     /// Inserts a value and returns its key.
     ///
@@ -279,7 +333,7 @@ impl<T: Send + Sync> Arena<T> {
     /// assert_eq!(arena.get(key, &epoch_arena::pin()), Some(&"value"));
     /// ```
     #[inline]
-    pub fn insert(&self, value: T) -> Key {
+    pub fn insert(&self, value: T) -> K {
         match self.try_insert(value) {
             Ok(key) => key,
             Err(_) => panic_key_space_full(self.max_slots()),
@@ -300,7 +354,7 @@ impl<T: Send + Sync> Arena<T> {
     /// assert_eq!(arena.try_insert(2), Err(2));
     /// ```
     #[inline]
-    pub fn try_insert(&self, value: T) -> Result<Key, T> {
+    pub fn try_insert(&self, value: T) -> Result<K, T> {
         let inner = self.inner();
         let Some((index, state)) = self.take_slot() else {
             return Err(value);
@@ -308,7 +362,7 @@ impl<T: Send + Sync> Arena<T> {
         match inner.prepare(index, state) {
             Some((slot, key)) => {
                 inner.publish(slot, key, value);
-                Ok(key)
+                Ok(K::from_key(key))
             }
             None => {
                 local::unbackable_index(&inner.anchor);
@@ -358,7 +412,7 @@ impl<T: Send + Sync> Arena<T> {
     /// let key = arena.insert_with(|me| (me, "knows its own key"));
     /// assert_eq!(arena.get(key, &epoch_arena::pin()).unwrap().0, key);
     /// ```
-    pub fn insert_with(&self, f: impl FnOnce(Key) -> T) -> Key {
+    pub fn insert_with(&self, f: impl FnOnce(K) -> T) -> K {
         let inner = self.inner();
         let anchor = &inner.anchor;
         let Some(taken) = self.take_slot() else {
@@ -369,10 +423,13 @@ impl<T: Send + Sync> Arena<T> {
             panic_key_space_full(self.max_slots())
         };
         let key = prepared.1;
-        inner.publish_with(prepared, taken, f, |index, next| {
-            local::untake_index(anchor, index, next)
-        });
-        key
+        inner.publish_with(
+            prepared,
+            taken,
+            |key| f(K::from_key(key)),
+            |index, next| local::untake_index(anchor, index, next),
+        );
+        K::from_key(key)
     }
 
     /// The value of a live key, borrowed for as long as the guard.
@@ -391,8 +448,9 @@ impl<T: Send + Sync> Arena<T> {
     /// assert_eq!(arena.get(key, &guard), None);
     /// ```
     #[inline]
-    pub fn get<'g>(&'g self, key: Key, guard: &'g Guard) -> Option<&'g T> {
+    pub fn get<'g>(&'g self, key: K, guard: &'g Guard) -> Option<&'g T> {
         let _ = guard;
+        let key = key.to_key();
         let slot = self.inner().dir.slot(key.index())?;
         // Acquire pairs with `publish`'s Release: the value write is visible.
         if slot.state.load(Ordering::Acquire) == key.generation() {
@@ -418,7 +476,8 @@ impl<T: Send + Sync> Arena<T> {
     /// assert!(!arena.contains(key));
     /// ```
     #[inline]
-    pub fn contains(&self, key: Key) -> bool {
+    pub fn contains(&self, key: K) -> bool {
+        let key = key.to_key();
         self.inner()
             .dir
             .slot(key.index())
@@ -451,7 +510,8 @@ impl<T: Send + Sync> Arena<T> {
     /// assert!(arena.remove(key));
     /// assert!(!arena.remove(key));
     /// ```
-    pub fn remove(&self, key: Key) -> bool {
+    pub fn remove(&self, key: K) -> bool {
+        let key = key.to_key();
         let Some(slot) = self.inner().unlink(key) else {
             return false;
         };
@@ -549,7 +609,7 @@ impl<T: Send + Sync> Arena<T> {
     /// let sum: i32 = arena.iter(&guard).map(|(_, v)| v).sum();
     /// assert_eq!(sum, 3);
     /// ```
-    pub fn iter<'g>(&'g self, guard: &'g Guard) -> Iter<'g, T> {
+    pub fn iter<'g>(&'g self, guard: &'g Guard) -> Iter<'g, T, K> {
         Iter::new(&self.inner().dir, self.inner().high_water(), guard)
     }
 
@@ -561,7 +621,7 @@ impl<T: Send + Sync> Arena<T> {
     /// let key = handle.insert(5);
     /// assert!(handle.remove(key));
     /// ```
-    pub fn handle(&self) -> Handle<'_, T> {
+    pub fn handle(&self) -> Handle<'_, T, K> {
         Handle::new(self)
     }
 
@@ -596,7 +656,7 @@ pub(crate) fn panic_key_space_full(max_slots: u32) -> ! {
     panic!("epoch-arena: the key space is full ({max_slots} slots); use try_insert to handle this")
 }
 
-impl<T: fmt::Debug + Send + Sync> fmt::Debug for Arena<T> {
+impl<T: fmt::Debug + Send + Sync, K: ArenaKey> fmt::Debug for Arena<T, K> {
     /// Prints the live entries as a map from key to value.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let guard = crate::pin();
@@ -604,10 +664,10 @@ impl<T: fmt::Debug + Send + Sync> fmt::Debug for Arena<T> {
     }
 }
 
-impl<'a, T: Send + Sync> IntoIterator for &'a mut Arena<T> {
-    type Item = (Key, &'a mut T);
-    type IntoIter = IterMut<'a, T>;
-    fn into_iter(self) -> IterMut<'a, T> {
+impl<'a, T: Send + Sync, K: ArenaKey> IntoIterator for &'a mut Arena<T, K> {
+    type Item = (K, &'a mut T);
+    type IntoIter = IterMut<'a, T, K>;
+    fn into_iter(self) -> IterMut<'a, T, K> {
         self.iter_mut()
     }
 }

@@ -4,6 +4,7 @@
 use super::Arena;
 use crate::gc::Trace;
 use crate::key::Key;
+use crate::key_type::ArenaKey;
 use crate::sync::AtomicU64;
 use core::fmt;
 
@@ -31,15 +32,15 @@ use core::fmt;
 /// arena.collect([]);
 /// assert!(!arena.contains(kept));
 /// ```
-pub struct Root<'a, T: Trace + Send + Sync> {
-    arena: &'a Arena<T>,
+pub struct Root<'a, T: Trace + Send + Sync, K: ArenaKey = Key> {
+    arena: &'a Arena<T, K>,
     cell: &'a AtomicU64,
-    key: Key,
+    key: K,
 }
 
-impl<'a, T: Trace + Send + Sync> Root<'a, T> {
-    pub(crate) fn new(arena: &'a Arena<T>, key: Key) -> Self {
-        let cell = arena.inner().root(key);
+impl<'a, T: Trace + Send + Sync, K: ArenaKey> Root<'a, T, K> {
+    pub(crate) fn new(arena: &'a Arena<T, K>, key: K) -> Self {
+        let cell = arena.inner().root(key.to_key());
         Root { arena, cell, key }
     }
 
@@ -50,7 +51,7 @@ impl<'a, T: Trace + Send + Sync> Root<'a, T> {
     /// let key = arena.insert(epoch_arena::Key::from_bits(1).unwrap());
     /// assert_eq!(arena.root(key).key(), key);
     /// ```
-    pub fn key(&self) -> Key {
+    pub fn key(&self) -> K {
         self.key
     }
 
@@ -61,25 +62,25 @@ impl<'a, T: Trace + Send + Sync> Root<'a, T> {
     /// let root = arena.root(arena.insert(1u8));
     /// assert!(std::ptr::eq(root.arena(), &arena));
     /// ```
-    pub fn arena(&self) -> &'a Arena<T> {
+    pub fn arena(&self) -> &'a Arena<T, K> {
         self.arena
     }
 }
 
-impl<T: Trace + Send + Sync> Clone for Root<'_, T> {
+impl<T: Trace + Send + Sync, K: ArenaKey> Clone for Root<'_, T, K> {
     /// Roots the same key again; each `Root` keeps it alive until it is dropped.
     fn clone(&self) -> Self {
         Root::new(self.arena, self.key)
     }
 }
 
-impl<T: Trace + Send + Sync> Drop for Root<'_, T> {
+impl<T: Trace + Send + Sync, K: ArenaKey> Drop for Root<'_, T, K> {
     fn drop(&mut self) {
         self.arena.inner().unroot(self.cell);
     }
 }
 
-impl<T: Trace + Send + Sync> fmt::Debug for Root<'_, T> {
+impl<T: Trace + Send + Sync, K: ArenaKey> fmt::Debug for Root<'_, T, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Root").field(&self.key).finish()
     }

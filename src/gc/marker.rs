@@ -86,7 +86,10 @@ impl<'a, T: Trace> Marker<'a, T> {
         // defers the drop past our guard, as in `Arena::get`.
         let value = unsafe { slot.value_ref() };
         self.edges.clear();
-        value.trace(&mut Tracer::new(&mut self.edges));
+        value.trace(&mut Tracer::new(
+            &mut self.edges,
+            self.inner.collector.key_type,
+        ));
         self.marked += 1;
         for i in 0..self.edges.len() {
             let key = self.edges[i];

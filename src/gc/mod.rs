@@ -55,6 +55,7 @@ use self::roots::RootList;
 use crate::raw::Inner;
 use crate::sync::queue::GreyQueue;
 use crate::sync::{AtomicU64, Mutex};
+use core::any::TypeId;
 use crossbeam_utils::CachePadded;
 
 /// An arena's internals: the raw store with the collector's state.
@@ -80,11 +81,14 @@ pub(crate) struct GcState {
     lock: Mutex<()>,
     /// When `collect_if_due` collects (see `pacing.rs`).
     pacer: Pacer,
+    /// The arena's key type: `Tracer::edge` follows only keys of it.
+    key_type: TypeId,
 }
 
 impl GcState {
-    pub(crate) fn new(pacing: Pacing) -> Self {
+    pub(crate) fn new(pacing: Pacing, key_type: TypeId) -> Self {
         GcState {
+            key_type,
             phase: CachePadded::new(AtomicU64::new(IDLE)),
             marks: Bitmap::new(),
             grey: GreyQueue::new(),

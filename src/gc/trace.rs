@@ -1,6 +1,8 @@
 //! [`Trace`]: how a value reports the keys it holds, and impls for std types.
 
 use crate::key::Key;
+use crate::key_type::ArenaKey;
+use core::any::TypeId;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
 use std::sync::{Mutex, RwLock};
 
@@ -46,15 +48,22 @@ pub trait Trace {
 #[derive(Debug)]
 pub struct Tracer<'a> {
     edges: &'a mut Vec<Key>,
+    /// The traced arena's key type: edges of other key types are not followed.
+    key_type: TypeId,
 }
 
 impl<'a> Tracer<'a> {
-    pub(crate) fn new(edges: &'a mut Vec<Key>) -> Self {
-        Tracer { edges }
+    pub(crate) fn new(edges: &'a mut Vec<Key>, key_type: TypeId) -> Self {
+        Tracer { edges, key_type }
     }
 
     /// Reports a key the traced value holds. Stale keys, keys of another arena and keys made
     /// from arbitrary bits are ignored by the collector.
+    ///
+    /// Only keys of the traced arena's key type `K` (of [`Arena<T, K>`](crate::Arena)) are
+    /// followed: with [typed keys](crate::new_key_type), a value that holds keys of several
+    /// arenas reports them all, and each arena's collector follows its own. An arena of the
+    /// default [`Key`] type follows only `Key`s.
     ///
     /// ```
     /// use epoch_arena::{Arena, Key, Trace, Tracer};
@@ -69,8 +78,10 @@ impl<'a> Tracer<'a> {
     /// # let _ = Arena::<Pair>::new();
     /// ```
     #[inline]
-    pub fn edge(&mut self, key: Key) {
-        self.edges.push(key);
+    pub fn edge<K: ArenaKey>(&mut self, key: K) {
+        if TypeId::of::<K>() == self.key_type {
+            self.edges.push(key.to_key());
+        }
     }
 }
 
@@ -280,7 +291,7 @@ mod tests {
 
     fn edges(v: &dyn Trace) -> Vec<Key> {
         let mut out = Vec::new();
-        v.trace(&mut Tracer::new(&mut out));
+        v.trace(&mut Tracer::new(&mut out, TypeId::of::<Key>()));
         out
     }
 

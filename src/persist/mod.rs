@@ -19,6 +19,7 @@ mod snapshot;
 pub use self::snapshot::{SnapshotError, SnapshotInfo, SNAPSHOT_VERSION};
 
 use crate::arena::{pin, Arena};
+use crate::key_type::ArenaKey;
 use crate::raw::persist::{self, SlotImage};
 
 /// What a walk over the image starts from: read once, before the first slot.
@@ -30,7 +31,7 @@ pub(crate) struct ImageHead {
     pub(crate) slots: u32,
 }
 
-impl<T: Send + Sync> Arena<T> {
+impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
     /// The key space limit, the floor and the number of slots an image of the arena holds.
     pub(crate) fn image_head(&self) -> ImageHead {
         let inner = self.inner();

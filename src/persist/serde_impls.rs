@@ -24,8 +24,9 @@
 //! length. See [`persist`](super) for why the keys keep their promises.
 
 use super::ImageHead;
-use crate::arena::Arena;
+use crate::arena::{Arena, Builder};
 use crate::key::Key;
+use crate::key_type::ArenaKey;
 use crate::raw::persist::{Restorer, SlotImage};
 use crate::raw::slot;
 use core::cell::Cell;
@@ -56,7 +57,7 @@ impl<'de> Deserialize<'de> for Key {
 /// The fields, in the order they are written.
 const FIELDS: &[&str] = &["max_slots", "floor", "slots", "len"];
 
-impl<T: Serialize + Send + Sync> Serialize for Arena<T> {
+impl<T: Serialize + Send + Sync, K: ArenaKey> Serialize for Arena<T, K> {
     /// Writes the arena's image (see [Persistence](crate::implementation#persistence)): a
     /// struct of `max_slots: u32`, `floor: u32`, `slots` (one `(u32, Option<T>)` per slot
     /// below the high water: `(generation, Some(value))` live, `(state, None)` free,
@@ -86,13 +87,13 @@ impl<T: Serialize + Send + Sync> Serialize for Arena<T> {
 }
 
 /// The `slots` field: every slot below the high water.
-struct Slots<'a, T> {
-    arena: &'a Arena<T>,
+struct Slots<'a, T, K> {
+    arena: &'a Arena<T, K>,
     head: &'a ImageHead,
     live: &'a Cell<u64>,
 }
 
-impl<T: Serialize + Send + Sync> Serialize for Slots<'_, T> {
+impl<T: Serialize + Send + Sync, K: ArenaKey> Serialize for Slots<'_, T, K> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(self.head.slots as usize))?;
         self.arena.walk_image(self.head.slots, |_, image| {
@@ -110,31 +111,31 @@ impl<T: Serialize + Send + Sync> Serialize for Slots<'_, T> {
     }
 }
 
-impl<'de, T: Deserialize<'de> + Send + Sync> Deserialize<'de> for Arena<T> {
+impl<'de, T: Deserialize<'de> + Send + Sync, K: ArenaKey> Deserialize<'de> for Arena<T, K> {
     /// Rebuilds an arena from its image, checking it (see
     /// [Persistence](crate::implementation#persistence)). The
     /// arena gets the default [`Pacing`](crate::Pacing).
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Arena<T>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Arena<T, K>, D::Error> {
         deserializer.deserialize_struct("Arena", FIELDS, ArenaVisitor(PhantomData))
     }
 }
 
-struct ArenaVisitor<T>(PhantomData<fn() -> T>);
+struct ArenaVisitor<T, K>(PhantomData<fn() -> (T, K)>);
 
 /// An arena being filled while its `slots` field is read.
-struct Filling<T: Send + Sync> {
-    arena: Arena<T>,
+struct Filling<T: Send + Sync, K> {
+    arena: Arena<T, K>,
     live: u64,
 }
 
-impl<T: Send + Sync> Filling<T> {
+impl<T: Send + Sync, K: ArenaKey> Filling<T, K> {
     /// Reads the `slots` field from `read` (which runs the seed) into a new arena.
     fn read<E: de::Error>(
         max_slots: u32,
         floor: u32,
         read: impl FnOnce(SlotsSeed<'_, '_, T>) -> Result<(), E>,
     ) -> Result<Self, E> {
-        let arena = Arena::builder().max_slots(max_slots).build();
+        let arena = Builder::new().max_slots(max_slots).build();
         let mut restorer = Restorer::new(arena.inner(), floor).map_err(E::custom)?;
         read(SlotsSeed {
             restorer: &mut restorer,
@@ -144,7 +145,7 @@ impl<T: Send + Sync> Filling<T> {
         Ok(Filling { arena, live })
     }
 
-    fn check_len<E: de::Error>(self, len: u64) -> Result<Arena<T>, E> {
+    fn check_len<E: de::Error>(self, len: u64) -> Result<Arena<T, K>, E> {
         if len != self.live {
             return Err(E::custom(format_args!(
                 "`len` is {len}, but {} slots are live",
@@ -155,14 +156,14 @@ impl<T: Send + Sync> Filling<T> {
     }
 }
 
-impl<'de, T: Deserialize<'de> + Send + Sync> Visitor<'de> for ArenaVisitor<T> {
-    type Value = Arena<T>;
+impl<'de, T: Deserialize<'de> + Send + Sync, K: ArenaKey> Visitor<'de> for ArenaVisitor<T, K> {
+    type Value = Arena<T, K>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an epoch-arena image: max_slots, floor, slots, len")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Arena<T>, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Arena<T, K>, A::Error> {
         let max_slots: u32 = seq
             .next_element()?
             .ok_or_else(|| de::Error::invalid_length(0, &self))?;
@@ -179,10 +180,10 @@ impl<'de, T: Deserialize<'de> + Send + Sync> Visitor<'de> for ArenaVisitor<T> {
         filling.check_len(len)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Arena<T>, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Arena<T, K>, A::Error> {
         let mut max_slots = None;
         let mut floor = None;
-        let mut filling: Option<Filling<T>> = None;
+        let mut filling: Option<Filling<T, K>> = None;
         let mut len = None;
         while let Some(field) = map.next_key::<Field>()? {
             match field {

@@ -33,7 +33,7 @@ use super::release::RELEASE_LIMIT;
 use super::slot::{self, SlotRef};
 use super::{FreeSink, Inner};
 use crate::key::Key;
-use crate::remap::Remap;
+use crate::remap::AnyRemap;
 use crate::sync::Ordering;
 use std::any::Any;
 
@@ -137,7 +137,7 @@ impl<T, C> Inner<T, C> {
     /// # Safety
     /// The arena is borrowed mutably, its gate is paused, its shared stack discarded, its
     /// retire stack taken and its thread caches invalidated: every slot is the caller's.
-    pub(crate) unsafe fn compact_exclusive(&self, live_hint: usize) -> (Remap, Option<Payload>) {
+    pub(crate) unsafe fn compact_exclusive(&self, live_hint: usize) -> (AnyRemap, Option<Payload>) {
         let high_water = self.high_water() as u32;
         let mut panic = None;
         let mut notes = ChunkNotes::new();
@@ -229,7 +229,7 @@ impl<T, C> Inner<T, C> {
         let n = lo;
         // SAFETY: the caller's contract; every slot at or above `n` holds nothing now.
         unsafe { self.free_above(n, n, &notes) };
-        (Remap::new(live, moved), panic)
+        (AnyRemap::new(live, moved), panic)
     }
 
     /// Drops the values waiting for reclamation and frees the chunks above the highest slot

@@ -4,13 +4,14 @@
 use super::blocks::{BlockReader, TRAILER};
 use super::error::SnapshotError;
 use super::header::{Header, ENCODING_POSTCARD, FIXED, MAGIC, MAX_NAME, SNAPSHOT_VERSION};
-use crate::arena::Arena;
+use crate::arena::{Arena, Builder};
+use crate::key_type::ArenaKey;
 use crate::raw::persist::Restorer;
 use crate::raw::slot;
 use serde::de::DeserializeOwned;
 use std::io::Read;
 
-impl<T: DeserializeOwned + Send + Sync> Arena<T> {
+impl<T: DeserializeOwned + Send + Sync, K: ArenaKey> Arena<T, K> {
     /// Loads an arena from a snapshot made by [`write_snapshot`](Arena::write_snapshot).
     ///
     /// Every key that was live in the written arena finds the same value; every key that was
@@ -54,7 +55,7 @@ impl<T: DeserializeOwned + Send + Sync> Arena<T> {
     /// let err = Arena::<u64>::read_snapshot(&b"GIF89a.."[..]).unwrap_err();
     /// assert!(matches!(err, SnapshotError::BadMagic { .. }));
     /// ```
-    pub fn read_snapshot(input: impl Read) -> Result<Arena<T>, SnapshotError> {
+    pub fn read_snapshot(input: impl Read) -> Result<Arena<T, K>, SnapshotError> {
         let mut r = BlockReader::new(input);
         let header = read_header::<T, _>(&mut r)?;
         let corrupt = |offset: u64, slot: Option<u32>, reason: String| SnapshotError::Corrupt {
@@ -62,7 +63,7 @@ impl<T: DeserializeOwned + Send + Sync> Arena<T> {
             slot,
             reason,
         };
-        let arena = Arena::builder().max_slots(header.max_slots).build();
+        let arena: Arena<T, K> = Builder::new().max_slots(header.max_slots).build();
         let mut restorer = Restorer::new(arena.inner(), header.floor)
             .map_err(|why| corrupt(20, None, why.into()))?;
         for index in 0..header.slots {

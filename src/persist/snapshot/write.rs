@@ -5,12 +5,13 @@ use super::error::SnapshotError;
 use super::header::{Header, ENCODING_POSTCARD};
 use super::SnapshotInfo;
 use crate::arena::Arena;
+use crate::key_type::ArenaKey;
 use crate::raw::persist::SlotImage;
 use crate::raw::slot;
 use serde::Serialize;
 use std::io::Write;
 
-impl<T: Serialize + Send + Sync> Arena<T> {
+impl<T: Serialize + Send + Sync, K: ArenaKey> Arena<T, K> {
     /// Writes a checked binary snapshot of the arena to `out`; [`read_snapshot`] loads it
     /// back with every key keeping its promise. The format is in the
     /// [design guide](crate::implementation#the-snapshot-format).
