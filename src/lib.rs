@@ -226,8 +226,13 @@ mod arena;
 #[cfg(feature = "serde")]
 mod persist;
 
-pub use arena::{pin, Arena, Builder, Drain, Guard, Handle, Iter, IterMut, Root, Stats};
-pub use gc::{CollectOptions, CollectStats, Pacing, Trace, Tracer, PARALLEL_THRESHOLD};
+pub use arena::{
+    pin, Arena, Builder, Drain, Guard, Handle, InsertError, InsertErrorKind, IntoIter, Iter,
+    IterMut, Keys, Root, Stats, VacantEntry, Values, ValuesMut,
+};
+pub use gc::{
+    CollectError, CollectOptions, CollectStats, Pacing, Trace, Tracer, PARALLEL_THRESHOLD,
+};
 pub use key::Key;
 pub use key_type::ArenaKey;
 #[cfg(feature = "serde")]

@@ -90,7 +90,7 @@ use std::time::{Duration, Instant};
 /// # Example
 ///
 /// ```
-/// use epoch_arena::{pin, AnyRemap, Arena, Key, Relocate, Remap};
+/// use epoch_arena::{pin, AnyRemap, Arena, Key, Relocate};
 ///
 /// struct Node {
 ///     name: &'static str,

@@ -1,6 +1,6 @@
 //! Behaviour of the public API, one thread.
 
-use epoch_arena::{pin, Arena, Key};
+use epoch_arena::{pin, Arena, InsertErrorKind, Key};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -83,8 +83,13 @@ fn bad_keys_are_rejected_without_panicking() {
 fn try_insert_returns_the_value_when_full_and_nothing_is_lost() {
     let arena = Arena::builder().max_slots(3).build();
     let keys: Vec<Key> = (0..3).map(|i| arena.try_insert(i).unwrap()).collect();
-    assert_eq!(arena.try_insert(99), Err(99));
-    assert_eq!(arena.handle().try_insert(98), Err(98));
+    let full = arena.try_insert(99).unwrap_err();
+    assert_eq!(full.kind(), InsertErrorKind::Full);
+    assert_eq!(full.to_string(), "the arena's key space is full");
+    assert_eq!(full.into_inner(), 99);
+    let full = arena.handle().try_insert(98).unwrap_err();
+    assert_eq!(full.kind(), InsertErrorKind::Full);
+    assert_eq!(full.into_inner(), 98);
     let result = std::panic::catch_unwind(|| arena.insert(97));
     assert!(
         result.is_err(),

@@ -30,7 +30,7 @@
 //! `#[cfg(test)]`. Keep the model free of dev-dependencies other than `epoch-arena` and
 //! `testkit`.
 
-use epoch_arena::{pin, Arena, Key, Relocate};
+use epoch_arena::{pin, Arena, InsertError, Key, Relocate};
 use std::collections::BTreeMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -319,7 +319,11 @@ impl Model {
             return true;
         }
         let pending = self.pending_before_insert();
-        match self.arena.try_insert(value) {
+        match self
+            .arena
+            .try_insert(value)
+            .map_err(InsertError::into_inner)
+        {
             Ok(key) => {
                 self.record(key, id, links);
                 true

@@ -79,7 +79,8 @@ fn run(ops: Vec<Op>, max_slots: Option<u32>) {
                         seen.push(k);
                     }
                     Err(back) => {
-                        assert_eq!(back, v);
+                        assert_eq!(back.kind(), epoch_arena::InsertErrorKind::Full);
+                        assert_eq!(back.into_inner(), v);
                         assert!(max_slots.is_some(), "only a capped arena fills up");
                     }
                 }

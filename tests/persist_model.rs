@@ -24,7 +24,7 @@
 //! of description no arena could have written.
 #![cfg(feature = "serde")]
 
-use epoch_arena::{pin, Arena, Key, Relocate};
+use epoch_arena::{pin, Arena, InsertError, Key, Relocate};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -329,7 +329,11 @@ impl Model {
             return true;
         }
         let pending = self.pending_before_insert();
-        match self.arena.try_insert(value) {
+        match self
+            .arena
+            .try_insert(value)
+            .map_err(InsertError::into_inner)
+        {
             Ok(key) => {
                 self.record(key, id, links);
                 true

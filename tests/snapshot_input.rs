@@ -1367,7 +1367,7 @@ fn empty_and_capped_arenas_round_trip() {
     let k = loaded.try_insert(7).unwrap();
     assert_eq!(k.index(), 1);
     assert_ne!(k, keys[1]);
-    assert_eq!(loaded.try_insert(8), Err(8));
+    assert_eq!(loaded.try_insert(8).map_err(|e| e.into_inner()), Err(8));
 }
 
 #[test]

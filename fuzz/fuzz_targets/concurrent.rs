@@ -24,7 +24,7 @@ mod common;
 
 use arbitrary::Arbitrary;
 use common::{assert_all_dropped, catch, finish_run, intended_panic, on_path, Caught, Val};
-use epoch_arena::{pin, Arena, Handle, Key};
+use epoch_arena::{pin, Arena, Handle, InsertError, Key};
 use libfuzzer_sys::fuzz_target;
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -181,6 +181,7 @@ impl<'a> Worker<'a> {
 
     fn try_insert(&mut self, v: Val) -> Result<Key, Val> {
         on_path!(self.use_handle, self.arena, self.handle, try_insert(v))
+            .map_err(InsertError::into_inner)
     }
 
     fn remove(&mut self, key: Key) -> bool {

@@ -21,7 +21,7 @@ use common::{
     assert_all_dropped, catch, finish_run, intended_panic, on_path, take_last_drop_panic,
     undropped, Caught, Val,
 };
-use epoch_arena::{pin, Arena, Handle, Key};
+use epoch_arena::{pin, Arena, Handle, InsertError, Key};
 use libfuzzer_sys::fuzz_target;
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashSet};
@@ -394,7 +394,7 @@ fn shared_op<'a>(arena: &'a Arena<Val>, h: &mut Option<Handle<'a, Val>>, m: &mut
                 m.panicky.insert(id);
             }
             let v = Val::with_panicky_drop(id, payload, panicky);
-            match via!(via, arena, h, try_insert(v)) {
+            match via!(via, arena, h, try_insert(v)).map_err(InsertError::into_inner) {
                 Ok(key) => m.record(arena, key, id, payload),
                 Err(v) => {
                     assert!(m.cap.is_some(), "try_insert failed without a cap");
@@ -426,7 +426,10 @@ fn shared_op<'a>(arena: &'a Arena<Val>, h: &mut Option<Handle<'a, Val>>, m: &mut
                     "{key:?} reissued"
                 );
                 if let Some(p) = nested {
-                    match arena.try_insert(Val::new(nested_id, p)) {
+                    match arena
+                        .try_insert(Val::new(nested_id, p))
+                        .map_err(InsertError::into_inner)
+                    {
                         Ok(k) => {
                             assert_ne!(k.index(), key.index(), "nested insert reused the slot");
                             nested_key.set(Some(k));
@@ -480,7 +483,7 @@ fn shared_op<'a>(arena: &'a Arena<Val>, h: &mut Option<Handle<'a, Val>>, m: &mut
                 let r = if m.cap.is_none() {
                     Ok(via!(via, arena, h, insert(v)))
                 } else {
-                    via!(via, arena, h, try_insert(v))
+                    via!(via, arena, h, try_insert(v)).map_err(InsertError::into_inner)
                 };
                 match r {
                     Ok(key) => m.record(arena, key, id, id),
@@ -738,7 +741,8 @@ fn mut_op(arena: &mut Arena<Val>, m: &mut Model, op: &Op) {
             let id = m.new_id();
             let v = arena
                 .try_insert(Val::new(id, 0))
-                .expect_err("more values than max_slots");
+                .expect_err("more values than max_slots")
+                .into_inner();
             check_val(&v, (id, 0));
             v.drop_quietly();
         }

@@ -31,7 +31,7 @@ mod common;
 
 use arbitrary::{Result, Unstructured};
 use common::settle;
-use epoch_arena::{pin, Arena, Key};
+use epoch_arena::{pin, Arena, InsertError, Key};
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -432,7 +432,11 @@ impl Model {
             Op::Insert(len) => {
                 let v = self.value(*len);
                 let pending = self.pending();
-                match self.arena.try_insert(v.clone()) {
+                match self
+                    .arena
+                    .try_insert(v.clone())
+                    .map_err(InsertError::into_inner)
+                {
                     Ok(k) => {
                         self.issue(k);
                         self.live.insert(k.to_bits(), v);

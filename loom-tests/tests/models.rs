@@ -7,7 +7,7 @@
 //! boundary.
 #![cfg(loom)]
 
-use epoch_arena::{pin, Arena, Key, Trace, Tracer};
+use epoch_arena::{pin, Arena, InsertError, Key, Trace, Tracer};
 use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
@@ -257,7 +257,10 @@ fn batch_handoff_and_reuse() {
         let mut p2 = Some(p2);
         for _ in 0..3 {
             pin().flush();
-            match arena.try_insert(p2.take().unwrap()) {
+            match arena
+                .try_insert(p2.take().unwrap())
+                .map_err(InsertError::into_inner)
+            {
                 Ok(k) => {
                     assert!(k.index() <= 1);
                     // Whichever slot was reused, its old value was dropped before.

@@ -4,7 +4,7 @@
 //! [`shade`](Arena::shade). The collector itself is in `gc/`, the pacer in `gc/pacing.rs`.
 
 use super::{Arena, Root};
-use crate::gc::{CollectOptions, CollectStats, Trace, NEVER};
+use crate::gc::{CollectError, CollectOptions, CollectStats, Trace, NEVER};
 use crate::key_type::ArenaKey;
 
 impl<T: Trace + Send + Sync, K: ArenaKey> Arena<T, K> {
@@ -194,6 +194,55 @@ impl<T: Trace + Send + Sync, K: ArenaKey> Arena<T, K> {
     /// ```
     pub fn root(&self, key: K) -> Root<'_, T, K> {
         Root::new(self, key)
+    }
+
+    /// Upgrades a key, the *weak* reference, to a [`Root`], the strong one: roots the value
+    /// only if it is still live, atomically with respect to a concurrent collection or
+    /// removal. `None` if the value is gone, or is garbage that a sweep in progress is taking
+    /// (it was unreachable when that cycle's marking ended).
+    ///
+    /// Past the check, no collection takes the value while the `Root` lives; only
+    /// [`remove`](Arena::remove) (or a `&mut` method) can still end it, as for any key. May
+    /// wait for a sweep in progress to finish (never for marking or for other threads'
+    /// guards). See "Weak keys" in the [design guide](crate::implementation#persistent-roots).
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// let kept = arena.insert("kept");
+    /// let gone = arena.insert("gone");
+    /// let strong = arena.try_root(kept).expect("live");
+    /// arena.collect([]); // nothing but the root keeps anything
+    /// assert_eq!(strong.key(), kept);
+    /// assert!(arena.contains(kept));
+    /// assert!(arena.try_root(gone).is_none()); // collected: the weak key reads as gone
+    /// ```
+    pub fn try_root(&self, key: K) -> Option<Root<'_, T, K>> {
+        Root::try_new(self, key)
+    }
+
+    /// [`collect`](Arena::collect), or an error instead of its panic when this thread is
+    /// pinned (holds a [`Guard`](crate::Guard), or runs inside a value's `Drop` during
+    /// reclamation): a collection waits for a grace period, which that pin would block
+    /// forever.
+    ///
+    /// ```
+    /// use epoch_arena::{Arena, CollectError};
+    ///
+    /// let arena = Arena::new();
+    /// let key = arena.insert(1u8);
+    /// let guard = epoch_arena::pin();
+    /// assert_eq!(arena.try_collect([key]).unwrap_err(), CollectError::Pinned);
+    /// drop(guard);
+    /// assert_eq!(arena.try_collect([key]).unwrap().marked, 1);
+    /// ```
+    pub fn try_collect(
+        &self,
+        roots: impl IntoIterator<Item = K>,
+    ) -> Result<CollectStats, CollectError> {
+        if crossbeam_epoch::is_pinned() {
+            return Err(CollectError::Pinned);
+        }
+        Ok(self.collect(roots))
     }
 
     /// The write barrier: call it with a key *before* storing that key into a value of

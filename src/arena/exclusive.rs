@@ -4,7 +4,7 @@
 //! and [The arena may be gone when a closure runs](crate::implementation#the-arena-may-be-gone-when-a-closure-runs)).
 
 use super::iter::Cursor;
-use super::{Arena, Drain, IterMut};
+use super::{Arena, Drain, IterMut, ValuesMut};
 use crate::gc::GcState;
 use crate::key::Key;
 use crate::key_type::ArenaKey;
@@ -75,6 +75,60 @@ impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
     /// ```
     pub fn iter_mut(&mut self) -> IterMut<'_, T, K> {
         IterMut::new(self)
+    }
+
+    /// Every live value, mutably, in index order.
+    ///
+    /// ```
+    /// let mut arena = epoch_arena::Arena::new();
+    /// arena.insert(1);
+    /// arena.insert(2);
+    /// arena.values_mut().for_each(|v| *v *= 10);
+    /// assert_eq!(arena.values(&epoch_arena::pin()).sum::<i32>(), 30);
+    /// ```
+    pub fn values_mut(&mut self) -> ValuesMut<'_, T, K> {
+        ValuesMut::new(self.iter_mut())
+    }
+
+    /// Mutable references to the values of `N` keys at once: `None` if any key is not live
+    /// or two keys name the same slot (which would alias).
+    ///
+    /// ```
+    /// let mut arena = epoch_arena::Arena::new();
+    /// let a = arena.insert(1);
+    /// let b = arena.insert(2);
+    /// let [x, y] = arena.get_disjoint_mut([a, b]).unwrap();
+    /// std::mem::swap(x, y);
+    /// assert_eq!(arena.get_mut(a), Some(&mut 2));
+    /// assert!(arena.get_disjoint_mut([a, a]).is_none()); // aliasing
+    /// arena.take(b);
+    /// assert!(arena.get_disjoint_mut([a, b]).is_none()); // b is dead
+    /// ```
+    pub fn get_disjoint_mut<const N: usize>(&mut self, keys: [K; N]) -> Option<[&mut T; N]> {
+        let dir = &self.inner().dir;
+        let mut slots = Vec::with_capacity(N);
+        for (i, key) in keys.iter().enumerate() {
+            let key = key.to_key();
+            if keys[..i].iter().any(|k| k.to_key().index() == key.index()) {
+                return None;
+            }
+            let slot = dir.slot(key.index())?;
+            // Relaxed: `&mut self` excludes every other access.
+            if slot.state.load(Ordering::Relaxed) != key.generation() {
+                return None;
+            }
+            slots.push(slot);
+        }
+        let mut slots = slots.into_iter();
+        Some(core::array::from_fn(|_| {
+            let Some(slot) = slots.next() else {
+                unreachable!("one slot per key")
+            };
+            // SAFETY: OCCUPIED, so initialised; `&mut self` excludes every reader and
+            // writer, and the slots are pairwise distinct (checked above), so the `N`
+            // references do not alias. They borrow `self` mutably for their life.
+            unsafe { slot.value_mut() }
+        }))
     }
 
     /// Keeps only the values for which `f` returns `true`; drops the others at once.

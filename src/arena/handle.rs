@@ -1,11 +1,12 @@
 //! [`Handle`]: one thread's fast path into one arena.
 
-use super::{panic_key_space_full, Arena};
+use super::{panic_key_space_full, Arena, InsertError};
 use crate::key::Key;
 use crate::key_type::ArenaKey;
 use crate::raw::counter::CounterCell;
 use crate::raw::pool::{IndexBatch, SlotCache};
 use crate::raw::slot;
+use crate::sync::alloc::NoMemory;
 use core::fmt;
 
 /// One thread's fast path into one [`Arena`]: [`insert`](Handle::insert),
@@ -113,7 +114,7 @@ impl<'a, T: Send + Sync, K: ArenaKey> Handle<'a, T, K> {
     pub fn insert(&mut self, value: T) -> K {
         match self.try_insert(value) {
             Ok(key) => key,
-            Err(_) => panic_key_space_full(self.arena.max_slots()),
+            Err(err) => err.fail(self.arena.max_slots()),
         }
     }
 
@@ -150,15 +151,22 @@ impl<'a, T: Send + Sync, K: ArenaKey> Handle<'a, T, K> {
     /// let arena = epoch_arena::Arena::builder().max_slots(1).build();
     /// let mut handle = arena.handle();
     /// assert!(handle.try_insert(1).is_ok());
-    /// assert_eq!(handle.try_insert(2), Err(2));
+    /// assert_eq!(handle.try_insert(2).unwrap_err().into_inner(), 2);
     /// ```
     #[inline]
-    pub fn try_insert(&mut self, value: T) -> Result<K, T> {
+    pub fn try_insert(&mut self, value: T) -> Result<K, InsertError<T>> {
         let Some((index, state)) = self.take_index() else {
-            return Err(value);
+            return Err(InsertError::full(value));
         };
-        let Some((slot, key)) = self.arena.inner().prepare(index, state) else {
-            return Err(value);
+        let (slot, key) = match self.arena.inner().prepare(index, state) {
+            Ok(prepared) => prepared,
+            Err(NoMemory::TooLarge) => return Err(InsertError::full(value)),
+            Err(no_memory) => {
+                // The slot is untouched: back to the cache, for a later insertion to retry.
+                self.cache
+                    .put(&self.arena.inner().anchor.pool, index, state);
+                return Err(InsertError::no_memory(value, no_memory));
+            }
         };
         self.arena.inner().publish(slot, key, value);
         self.cell.add_inserted_owned(1);
@@ -183,8 +191,13 @@ impl<'a, T: Send + Sync, K: ArenaKey> Handle<'a, T, K> {
             panic_key_space_full(self.arena.max_slots())
         };
         let inner = self.arena.inner();
-        let Some(prepared) = inner.prepare(taken.0, taken.1) else {
-            panic_key_space_full(self.arena.max_slots())
+        let prepared = match inner.prepare(taken.0, taken.1) {
+            Ok(prepared) => prepared,
+            Err(NoMemory::TooLarge) => panic_key_space_full(self.arena.max_slots()),
+            Err(NoMemory::Failed(layout)) => {
+                self.cache.put(&inner.anchor.pool, taken.0, taken.1);
+                std::alloc::handle_alloc_error(layout)
+            }
         };
         let key = prepared.1;
         let (cache, pool) = (&mut self.cache, &inner.anchor.pool);

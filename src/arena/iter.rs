@@ -67,7 +67,8 @@ impl Cursor {
 pub struct Iter<'g, T, K = Key> {
     dir: &'g ChunkDir<T>,
     cursor: Cursor,
-    _guard: PhantomData<(&'g Guard, fn() -> K)>,
+    _guard: PhantomData<&'g Guard>,
+    _key: PhantomData<fn() -> K>,
 }
 
 impl<'g, T, K> Iter<'g, T, K> {
@@ -76,6 +77,7 @@ impl<'g, T, K> Iter<'g, T, K> {
             dir,
             cursor: Cursor::new(high_water),
             _guard: PhantomData,
+            _key: PhantomData,
         }
     }
 }
@@ -108,6 +110,7 @@ impl<T, K> Clone for Iter<'_, T, K> {
             dir: self.dir,
             cursor: self.cursor.clone(),
             _guard: PhantomData,
+            _key: PhantomData,
         }
     }
 }
@@ -126,7 +129,8 @@ pub struct IterMut<'a, T, K = Key> {
     cursor: Cursor,
     /// Live values not yet yielded: exact, since `&mut` excludes every other change.
     left: usize,
-    _unique: PhantomData<(&'a mut T, fn() -> K)>,
+    _unique: PhantomData<&'a mut T>,
+    _key: PhantomData<fn() -> K>,
 }
 
 impl<'a, T: Send + Sync, K: ArenaKey> IterMut<'a, T, K> {
@@ -138,6 +142,7 @@ impl<'a, T: Send + Sync, K: ArenaKey> IterMut<'a, T, K> {
             cursor: Cursor::new(inner.high_water()),
             left,
             _unique: PhantomData,
+            _key: PhantomData,
         }
     }
 }
@@ -180,7 +185,8 @@ pub struct Drain<'a, T, K = Key> {
     sink: FreeSink<'a>,
     /// Live values not yet taken: exact, since `&mut` excludes every other change.
     left: usize,
-    _unique: PhantomData<(&'a mut T, fn() -> K)>,
+    _unique: PhantomData<&'a mut T>,
+    _key: PhantomData<fn() -> K>,
 }
 
 impl<'a, T: Send + Sync, K: ArenaKey> Drain<'a, T, K> {
@@ -193,6 +199,7 @@ impl<'a, T: Send + Sync, K: ArenaKey> Drain<'a, T, K> {
             sink: FreeSink::new(&inner.anchor),
             left,
             _unique: PhantomData,
+            _key: PhantomData,
         }
     }
 }
@@ -244,6 +251,177 @@ impl<T, K> fmt::Debug for Drain<'_, T, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Drain")
             .field("cursor", &self.cursor)
+            .finish()
+    }
+}
+
+/// The keys of an arena's values, in index order ([`Arena::keys`]); as [`Iter`].
+pub struct Keys<'g, T, K = Key> {
+    iter: Iter<'g, T, K>,
+}
+
+impl<'g, T, K: ArenaKey> Keys<'g, T, K> {
+    pub(crate) fn new(iter: Iter<'g, T, K>) -> Self {
+        Keys { iter }
+    }
+}
+
+impl<T, K: ArenaKey> Iterator for Keys<'_, T, K> {
+    type Item = K;
+
+    #[inline]
+    fn next(&mut self) -> Option<K> {
+        self.iter.next().map(|(key, _)| key)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.iter.size_hint()
+    }
+}
+
+impl<T, K: ArenaKey> FusedIterator for Keys<'_, T, K> {}
+
+impl<T, K> Clone for Keys<'_, T, K> {
+    fn clone(&self) -> Self {
+        Keys {
+            iter: self.iter.clone(),
+        }
+    }
+}
+
+impl<T, K> fmt::Debug for Keys<'_, T, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Keys").field(&self.iter).finish()
+    }
+}
+
+/// The values of an arena, in index order ([`Arena::values`]); as [`Iter`].
+pub struct Values<'g, T, K = Key> {
+    iter: Iter<'g, T, K>,
+}
+
+impl<'g, T, K: ArenaKey> Values<'g, T, K> {
+    pub(crate) fn new(iter: Iter<'g, T, K>) -> Self {
+        Values { iter }
+    }
+}
+
+impl<'g, T, K: ArenaKey> Iterator for Values<'g, T, K> {
+    type Item = &'g T;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'g T> {
+        self.iter.next().map(|(_, value)| value)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.iter.size_hint()
+    }
+}
+
+impl<T, K: ArenaKey> FusedIterator for Values<'_, T, K> {}
+
+impl<T, K> Clone for Values<'_, T, K> {
+    fn clone(&self) -> Self {
+        Values {
+            iter: self.iter.clone(),
+        }
+    }
+}
+
+impl<T, K> fmt::Debug for Values<'_, T, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Values").field(&self.iter).finish()
+    }
+}
+
+/// The values of an arena, mutably, in index order ([`Arena::values_mut`]); exact size.
+pub struct ValuesMut<'a, T, K = Key> {
+    iter: IterMut<'a, T, K>,
+}
+
+impl<'a, T: Send + Sync, K: ArenaKey> ValuesMut<'a, T, K> {
+    pub(crate) fn new(iter: IterMut<'a, T, K>) -> Self {
+        ValuesMut { iter }
+    }
+}
+
+impl<'a, T, K: ArenaKey> Iterator for ValuesMut<'a, T, K> {
+    type Item = &'a mut T;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a mut T> {
+        self.iter.next().map(|(_, value)| value)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.iter.size_hint()
+    }
+}
+
+impl<T, K: ArenaKey> ExactSizeIterator for ValuesMut<'_, T, K> {}
+
+impl<T, K: ArenaKey> FusedIterator for ValuesMut<'_, T, K> {}
+
+impl<T, K> fmt::Debug for ValuesMut<'_, T, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ValuesMut").field(&self.iter).finish()
+    }
+}
+
+/// The arena's values with their keys, by value, in index order: the arena's owning
+/// iterator (`for (key, value) in arena`). Exact size. Values not yet yielded are dropped
+/// with the iterator.
+pub struct IntoIter<T, K = Key> {
+    /// Each slot yielded is marked FREE before its value moves out, so that the arena's
+    /// `Drop` drops exactly the values not yet yielded.
+    arena: Arena<T, K>,
+    cursor: Cursor,
+    left: usize,
+}
+
+impl<T: Send + Sync, K: ArenaKey> IntoIter<T, K> {
+    pub(crate) fn new(arena: Arena<T, K>) -> Self {
+        let left = arena.len();
+        let cursor = Cursor::new(arena.inner().high_water());
+        IntoIter {
+            arena,
+            cursor,
+            left,
+        }
+    }
+}
+
+impl<T, K: ArenaKey> Iterator for IntoIter<T, K> {
+    type Item = (K, T);
+
+    fn next(&mut self) -> Option<(K, T)> {
+        let dir = &self.arena.inner().dir;
+        // Relaxed: the iterator owns the arena; nothing else reaches it.
+        let (index, slot, state) = self.cursor.next_occupied(dir, Ordering::Relaxed)?;
+        self.left = self.left.saturating_sub(1);
+        slot.state.store(slot::freed(state), Ordering::Relaxed);
+        // SAFETY: OCCUPIED and exclusively ours (the arena is owned); the state says FREE
+        // now, so the value is moved out exactly once and the arena's `Drop` skips it.
+        let value = unsafe { slot.read() };
+        Some((K::from_key(Key::new(index, state)), value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+/// The count is the arena's `len`, exact for an owned arena.
+impl<T, K: ArenaKey> ExactSizeIterator for IntoIter<T, K> {}
+
+impl<T, K: ArenaKey> FusedIterator for IntoIter<T, K> {}
+
+impl<T, K> fmt::Debug for IntoIter<T, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntoIter")
+            .field("cursor", &self.cursor)
+            .field("left", &self.left)
             .finish()
     }
 }

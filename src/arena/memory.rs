@@ -301,7 +301,7 @@ impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
                     done.batch.push(index, state);
                     return;
                 };
-                let Some((slot, key)) = inner.prepare(index, state) else {
+                let Ok((slot, key)) = inner.prepare(index, state) else {
                     // Unreachable: a recycled slot's chunk exists.
                     done.batch.push(index, state);
                     keys.push(self.insert(value));

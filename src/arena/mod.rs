@@ -9,23 +9,32 @@
 //! [design document](crate::implementation).
 
 mod collect;
+mod entry;
+mod error;
 mod exclusive;
 mod guard;
 mod handle;
+mod image;
 mod iter;
 mod memory;
 mod root;
+mod traits;
 
+pub use self::entry::VacantEntry;
+pub use self::error::{InsertError, InsertErrorKind};
 pub use self::guard::{pin, Guard};
 pub use self::handle::Handle;
-pub use self::iter::{Drain, Iter, IterMut};
+pub use self::iter::{Drain, IntoIter, Iter, IterMut, Keys, Values, ValuesMut};
 pub use self::root::Root;
+
+pub(crate) use self::image::ImageHead;
 
 use crate::gc::{Core, GcState};
 use crate::key::Key;
 use crate::key_type::ArenaKey;
 use crate::raw::chunk::MAX_SLOTS;
 use crate::raw::{local, Inner};
+use crate::sync::alloc::NoMemory;
 use crate::sync::Ordering;
 use core::fmt;
 use core::marker::PhantomData;
@@ -68,7 +77,8 @@ pub struct Arena<T, K = Key> {
     raw: NonNull<Core<T>>,
     /// For auto traits and drop check: an arena owns its internals and its `T`s. The key
     /// type only names keys (invariant, and neither owned nor affecting auto traits).
-    _owns: PhantomData<(Core<T>, fn(K) -> K)>,
+    _owns: PhantomData<Core<T>>,
+    _key: PhantomData<fn(K) -> K>,
 }
 
 // SAFETY: an `Arena<T>` is an owning pointer to `Core<T>`, shared by reference with the
@@ -97,7 +107,7 @@ impl<T, K> Arena<T, K> {
 /// let arena = epoch_arena::Arena::builder().max_slots(2).build();
 /// assert!(arena.try_insert('a').is_ok());
 /// assert!(arena.try_insert('b').is_ok());
-/// assert_eq!(arena.try_insert('c'), Err('c')); // the key space is full
+/// assert_eq!(arena.try_insert('c').unwrap_err().into_inner(), 'c'); // the key space is full
 /// ```
 pub struct Builder<T, K = Key> {
     capacity: usize,
@@ -202,6 +212,7 @@ impl<T: Send + Sync, K: ArenaKey> Builder<T, K> {
         Arena {
             raw: NonNull::from(Box::leak(Box::new(inner))),
             _owns: PhantomData,
+            _key: PhantomData,
         }
     }
 }
@@ -325,7 +336,11 @@ impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
     /// Uses a per-thread cache of free slots; a [`Handle`] is faster still.
     ///
     /// # Panics
-    /// If the key space is full (see [`try_insert`](Arena::try_insert)).
+    /// If the key space is full (see [`try_insert`](Arena::try_insert), which returns the
+    /// value instead), with the message `epoch-arena: the key space is full (N slots)`. If
+    /// the memory for a new chunk of slots cannot be allocated, the process aborts through
+    /// [`handle_alloc_error`](std::alloc::handle_alloc_error), as for `Vec`;
+    /// `try_insert` reports that too.
     ///
     /// ```
     /// let arena = epoch_arena::Arena::new();
@@ -336,7 +351,7 @@ impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
     pub fn insert(&self, value: T) -> K {
         match self.try_insert(value) {
             Ok(key) => key,
-            Err(_) => panic_key_space_full(self.max_slots()),
+            Err(err) => err.fail(self.max_slots()),
         }
     }
 
@@ -348,25 +363,37 @@ impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
     /// no free slot while a [`trim`](Arena::trim) holds the free slots waits for the trim
     /// to give them back.
     ///
+    /// The error says why ([`InsertErrorKind`]): `Full`, or `AllocFailed` when the memory
+    /// for a new chunk of slots could not be allocated (which [`insert`](Arena::insert)
+    /// turns into an abort, as `Vec` does). Either way the value comes back with
+    /// [`InsertError::into_inner`] and the arena is unchanged.
+    ///
     /// ```
     /// let arena = epoch_arena::Arena::builder().max_slots(1).build();
     /// assert!(arena.try_insert(1).is_ok());
-    /// assert_eq!(arena.try_insert(2), Err(2));
+    /// let full = arena.try_insert(2).unwrap_err();
+    /// assert_eq!(full.kind(), epoch_arena::InsertErrorKind::Full);
+    /// assert_eq!(full.into_inner(), 2);
     /// ```
     #[inline]
-    pub fn try_insert(&self, value: T) -> Result<K, T> {
+    pub fn try_insert(&self, value: T) -> Result<K, InsertError<T>> {
         let inner = self.inner();
         let Some((index, state)) = self.take_slot() else {
-            return Err(value);
+            return Err(InsertError::full(value));
         };
         match inner.prepare(index, state) {
-            Some((slot, key)) => {
+            Ok((slot, key)) => {
                 inner.publish(slot, key, value);
                 Ok(K::from_key(key))
             }
-            None => {
+            Err(NoMemory::TooLarge) => {
                 local::unbackable_index(&inner.anchor);
-                Err(value)
+                Err(InsertError::full(value))
+            }
+            Err(no_memory) => {
+                // The slot is untouched: it goes back, and a later insertion tries again.
+                local::untake_index(&inner.anchor, index, state);
+                Err(InsertError::no_memory(value, no_memory))
             }
         }
     }
@@ -418,9 +445,16 @@ impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
         let Some(taken) = self.take_slot() else {
             panic_key_space_full(self.max_slots())
         };
-        let Some(prepared) = inner.prepare(taken.0, taken.1) else {
-            local::unbackable_index(anchor);
-            panic_key_space_full(self.max_slots())
+        let prepared = match inner.prepare(taken.0, taken.1) {
+            Ok(prepared) => prepared,
+            Err(NoMemory::TooLarge) => {
+                local::unbackable_index(anchor);
+                panic_key_space_full(self.max_slots())
+            }
+            Err(NoMemory::Failed(layout)) => {
+                local::untake_index(anchor, taken.0, taken.1);
+                std::alloc::handle_alloc_error(layout)
+            }
         };
         let key = prepared.1;
         inner.publish_with(
@@ -613,6 +647,31 @@ impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
         Iter::new(&self.inner().dir, self.inner().high_water(), guard)
     }
 
+    /// The keys of every live value, in index order (as [`iter`](Arena::iter)).
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// let a = arena.insert('a');
+    /// let b = arena.insert('b');
+    /// let keys: Vec<_> = arena.keys(&epoch_arena::pin()).collect();
+    /// assert_eq!(keys, [a, b]);
+    /// ```
+    pub fn keys<'g>(&'g self, guard: &'g Guard) -> Keys<'g, T, K> {
+        Keys::new(self.iter(guard))
+    }
+
+    /// Every live value, in index order (as [`iter`](Arena::iter)).
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::new();
+    /// arena.insert(1);
+    /// arena.insert(2);
+    /// assert_eq!(arena.values(&epoch_arena::pin()).sum::<i32>(), 3);
+    /// ```
+    pub fn values<'g>(&'g self, guard: &'g Guard) -> Values<'g, T, K> {
+        Values::new(self.iter(guard))
+    }
+
     /// A per-thread fast path for insertions and removals.
     ///
     /// ```
@@ -661,13 +720,5 @@ impl<T: fmt::Debug + Send + Sync, K: ArenaKey> fmt::Debug for Arena<T, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let guard = crate::pin();
         f.debug_map().entries(self.iter(&guard)).finish()
-    }
-}
-
-impl<'a, T: Send + Sync, K: ArenaKey> IntoIterator for &'a mut Arena<T, K> {
-    type Item = (K, &'a mut T);
-    type IntoIter = IterMut<'a, T, K>;
-    fn into_iter(self) -> IterMut<'a, T, K> {
-        self.iter_mut()
     }
 }

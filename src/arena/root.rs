@@ -39,6 +39,12 @@ pub struct Root<'a, T: Trace + Send + Sync, K: ArenaKey = Key> {
 }
 
 impl<'a, T: Trace + Send + Sync, K: ArenaKey> Root<'a, T, K> {
+    /// A root of `key` if its value is live (see [`Arena::try_root`]).
+    pub(crate) fn try_new(arena: &'a Arena<T, K>, key: K) -> Option<Self> {
+        let cell = arena.inner().try_root(key.to_key())?;
+        Some(Root { arena, cell, key })
+    }
+
     pub(crate) fn new(arena: &'a Arena<T, K>, key: K) -> Self {
         let cell = arena.inner().root(key.to_key());
         Root { arena, cell, key }

@@ -40,11 +40,12 @@ pub(crate) mod parallel;
 mod phase;
 mod roots;
 mod sweep;
+mod sweeper;
 mod trace;
 
 #[cfg(test)]
 pub(crate) use self::options::MAX_THREADS;
-pub use self::options::{CollectOptions, CollectStats, PARALLEL_THRESHOLD};
+pub use self::options::{CollectError, CollectOptions, CollectStats, PARALLEL_THRESHOLD};
 pub use self::pacing::Pacing;
 pub(crate) use self::pacing::{Pacer, NEVER};
 pub use self::trace::{Trace, Tracer};

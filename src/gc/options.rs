@@ -99,3 +99,30 @@ impl Default for CollectOptions {
         }
     }
 }
+
+/// Why [`Arena::try_collect`](crate::Arena::try_collect) did not collect.
+///
+/// ```
+/// let err = epoch_arena::CollectError::Pinned;
+/// assert!(err.to_string().contains("pinned"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CollectError {
+    /// This thread is pinned (it holds a [`Guard`](crate::Guard), or runs inside a value's
+    /// `Drop` during reclamation): the collection's grace period would wait for it forever.
+    Pinned,
+}
+
+impl core::fmt::Display for CollectError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CollectError::Pinned => f.write_str(
+                "cannot collect while this thread is pinned: the grace period would wait for \
+                 it forever",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CollectError {}

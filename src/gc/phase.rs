@@ -42,6 +42,11 @@ impl<T> Core<T> {
         }
     }
 
+    /// Whether a sweep is running (`SeqCst`: see "Weak keys" in `roots.rs`).
+    pub(crate) fn is_sweeping(&self) -> bool {
+        self.collector.phase.load(Ordering::SeqCst) & PHASE == SWEEPING
+    }
+
     /// [`shade`](Core::shade) for [`Root`](crate::Root): the phase load is `SeqCst` (see
     /// `gc/roots.rs`).
     pub(crate) fn shade_seqcst(&self, key: Key) {

@@ -13,11 +13,22 @@
 //! (`SeqCst`) and then reading the cells (`SeqCst`) on the other, is the store-buffering
 //! pattern with every access sequentially consistent: at least one side sees the other. So
 //! a root made while a collection starts is either found by the scan or shaded by `root`.
+//!
+//! # Weak keys
+//!
+//! A key is a weak reference: it does not keep its value, and reads `None` once the value
+//! is gone. [`Arena::try_root`](crate::Arena::try_root) upgrades it to a strong one only if
+//! the value is still live: it registers the root as above, waits until no sweep is running
+//! (a sweep that started before the registration may take the value: it was unreachable when
+//! marking ended), then checks the slot. Past the wait, no running cycle can take the value
+//! and every later one finds the root, so a live slot at the check stays live while the
+//! `Root` does (only `remove` or a `&mut` method can end it).
 
+use super::sweeper;
 use super::Core;
 use crate::key::Key;
 use crate::sync::list::PushList;
-use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, Backoff, Ordering};
 
 /// The roots of one arena.
 pub(crate) struct RootList {
@@ -83,6 +94,37 @@ impl<T> Core<T> {
         // cell was filled: shade the key too (see the module docs).
         self.shade_seqcst(key);
         cell
+    }
+
+    /// [`root`](Core::root) only if `key`'s value is live and no running sweep will take
+    /// it: `None` (and nothing registered) otherwise. See "Weak keys" in the module docs.
+    pub(crate) fn try_root(&self, key: Key) -> Option<&AtomicU64> {
+        let cell = self.root(key);
+        // Wait out a sweep in progress: once the phase is not SWEEPING, every value that
+        // sweep took is unlinked (the phase store that ends it is SeqCst, after the
+        // unlinks; our SeqCst load that sees it orders them before our check), and every
+        // later cycle keeps `key` (the registry argument above). A sweep never waits for
+        // other threads' guards, so this waits for a bounded amount of work, except on a
+        // thread that is itself sweeping this arena (a value's `Drop` run by reclamation
+        // there): that thread takes the conservative answer instead of waiting for itself.
+        let backoff = Backoff::new();
+        while self.is_sweeping() {
+            if sweeper::is_sweeping_here(self) {
+                self.unroot(cell);
+                return None;
+            }
+            backoff.snooze();
+        }
+        let live = self.dir.slot(key.index()).is_some_and(|slot| {
+            // Acquire: as in `Arena::get`.
+            slot.state.load(Ordering::Acquire) == key.generation()
+        });
+        if live {
+            Some(cell)
+        } else {
+            self.unroot(cell);
+            None
+        }
     }
 
     /// Unregisters a root registered by [`root`](Core::root).

@@ -13,6 +13,7 @@ impl<T: Send + Sync> Core<T> {
     /// Sweeps slot indices `start..end`; returns how many values were swept.
     pub(super) fn sweep_range(&self, start: u64, end: u64, cycle: u32) -> usize {
         let this = self;
+        let _sweeping = super::sweeper::Sweeping::enter(this);
         let guard = crossbeam_epoch::pin();
         let marks = &this.collector.marks;
         let mut batch = IndexBatch::new();

@@ -36,6 +36,7 @@
 //! See [Chunks](crate::implementation#chunks) for the measurements behind this layout.
 
 use super::slot::{Slot, SlotRef};
+use crate::sync::alloc::NoMemory;
 use crate::sync::{alloc, AtomicPtr, Ordering};
 use core::marker::PhantomData;
 use core::ptr;
@@ -142,7 +143,8 @@ impl<T> ChunkDir<T> {
     }
 
     /// The slot at `index`, allocating its chunk if needed. `None` only when the chunk's
-    /// size overflows `isize` (a `T` so large that the index space cannot be backed).
+    /// size overflows `isize` (a `T` so large that the index space cannot be backed); an
+    /// allocation failure aborts.
     #[inline]
     pub(crate) fn slot_or_alloc(&self, index: u32) -> Option<SlotRef<'_, T>> {
         match self.slot(index) {
@@ -150,6 +152,19 @@ impl<T> ChunkDir<T> {
             None => {
                 self.alloc(top_bit(index) - BASE_SHIFT as usize)?;
                 self.slot(index)
+            }
+        }
+    }
+
+    /// [`slot_or_alloc`](Self::slot_or_alloc), reporting an allocation failure instead of
+    /// aborting.
+    #[inline]
+    pub(crate) fn try_slot_or_alloc(&self, index: u32) -> Result<SlotRef<'_, T>, NoMemory> {
+        match self.slot(index) {
+            Some(slot) => Ok(slot),
+            None => {
+                self.try_alloc(top_bit(index) - BASE_SHIFT as usize)?;
+                self.slot(index).ok_or(NoMemory::TooLarge)
             }
         }
     }
@@ -166,9 +181,20 @@ impl<T> ChunkDir<T> {
         })
     }
 
-    /// Makes sure chunk `chunk` exists.
+    /// Makes sure chunk `chunk` exists. `None` if it cannot be backed (too large); an
+    /// allocation failure aborts.
     #[cold]
     pub(crate) fn alloc(&self, chunk: usize) -> Option<()> {
+        match self.try_alloc(chunk) {
+            Ok(()) => Some(()),
+            Err(NoMemory::TooLarge) => None,
+            Err(NoMemory::Failed(layout)) => std::alloc::handle_alloc_error(layout),
+        }
+    }
+
+    /// Makes sure chunk `chunk` exists, reporting why it could not.
+    #[cold]
+    pub(crate) fn try_alloc(&self, chunk: usize) -> Result<(), NoMemory> {
         let top = chunk + BASE_SHIFT as usize;
         let mut base = new_chunk::<T>(chunk)?;
         if base.wrapping_sub(1 << top).is_null() {
@@ -188,12 +214,12 @@ impl<T> ChunkDir<T> {
             Ordering::AcqRel,
             Ordering::Acquire,
         ) {
-            Ok(_) => Some(()),
+            Ok(_) => Ok(()),
             Err(_) => {
                 // SAFETY: `base` came from `new_chunk` for this chunk, and losing the CAS
                 // means no other thread ever saw it.
                 unsafe { free_chunk(base, chunk) };
-                Some(())
+                Ok(())
             }
         }
     }
@@ -230,12 +256,11 @@ impl<T> ChunkDir<T> {
     }
 }
 
-/// A new chunk of FREE slots with generation 0 (see `sync/alloc.rs`). `None` if its size
-/// overflows `isize`.
-fn new_chunk<T>(chunk: usize) -> Option<*mut Slot<T>> {
+/// A new chunk of FREE slots with generation 0 (see `sync/alloc.rs`), or why not.
+fn new_chunk<T>(chunk: usize) -> Result<*mut Slot<T>, NoMemory> {
     // SAFETY: all-zero bytes are a valid slot equal to `Slot::zero()`: two zero atomics
     // (FREE, generation 0, no link) and a `MaybeUninit<T>`.
-    unsafe { alloc::new_zeroed(chunk_len(chunk), Slot::zero) }
+    unsafe { alloc::try_new_zeroed(chunk_len(chunk), Slot::zero) }
 }
 
 /// Frees a chunk without dropping any value.

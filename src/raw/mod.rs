@@ -21,7 +21,6 @@ pub(crate) mod compact;
 pub(crate) mod counter;
 pub(crate) mod gate;
 pub(crate) mod local;
-#[cfg(feature = "serde")]
 pub(crate) mod persist;
 pub(crate) mod pool;
 pub(crate) mod reclaim;
@@ -35,6 +34,7 @@ use self::pool::{IndexBatch, IndexPool};
 use self::reclaim::RetireStack;
 use self::slot::SlotRef;
 use crate::key::Key;
+use crate::sync::alloc::NoMemory;
 use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use core::marker::PhantomData;
 use crossbeam_utils::CachePadded;
@@ -165,11 +165,16 @@ impl<T, C> Inner<T, C> {
     }
 
     /// The slot for FREE slot `(index, state)`, which the caller owns, and the key an
-    /// insertion there publishes. `None` if the index cannot be backed by memory (a `T` so
-    /// large that its chunk's size overflows `isize`).
+    /// insertion there publishes. [`NoMemory::TooLarge`] if the index cannot be backed by
+    /// memory (a `T` so large that its chunk's size overflows `isize`),
+    /// [`NoMemory::Failed`] if allocating its chunk failed (the slot is untouched).
     #[inline(always)]
-    pub(crate) fn prepare(&self, index: u32, state: u32) -> Option<(SlotRef<'_, T>, Key)> {
-        let slot = self.dir.slot_or_alloc(index)?;
+    pub(crate) fn prepare(
+        &self,
+        index: u32,
+        state: u32,
+    ) -> Result<(SlotRef<'_, T>, Key), NoMemory> {
+        let slot = self.dir.try_slot_or_alloc(index)?;
         // The owner knows the state, so there is no load of a possibly cold (or never
         // touched) state word here; debug builds check it. The last write of that state
         // reached us through the free list's Release/Acquire, the `&mut` that freed the
@@ -186,7 +191,7 @@ impl<T, C> Inner<T, C> {
         );
         // SAFETY: FREE and ours (the caller owns `(index, state)`).
         unsafe { slot.check_poison(index) };
-        Some((slot, Key::new(index, slot::occupied(state))))
+        Ok((slot, Key::new(index, slot::occupied(state))))
     }
 
     /// Step 1 of removal: CASes the slot of a live key from OCCUPIED to REMOVED. Returns the

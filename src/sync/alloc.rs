@@ -12,16 +12,27 @@ pub(crate) fn array_bytes<S>(n: usize) -> usize {
     imp::array_bytes::<S>(n)
 }
 
-/// A new array of `n` `S`s, each equal to `zero()`. `None` if its size overflows `isize`.
+/// Why [`try_new_zeroed`] made no array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoMemory {
+    /// Its size overflows `isize`: no memory can back it, now or later.
+    TooLarge,
+    /// The allocator (or the kernel) refused this layout.
+    Failed(std::alloc::Layout),
+}
+
+/// A new array of `n` `S`s, each equal to `zero()`, or why not: its size overflows
+/// `isize`, or the allocation failed (reported, not aborted, so that
+/// [`Arena::try_insert`](crate::Arena::try_insert) can give the value back).
 ///
 /// # Safety
 /// An `S` of all-zero bytes must be a valid value equal to `zero()`.
-pub(crate) unsafe fn new_zeroed<S>(n: usize, zero: impl Fn() -> S) -> Option<*mut S> {
+pub(crate) unsafe fn try_new_zeroed<S>(n: usize, zero: impl Fn() -> S) -> Result<*mut S, NoMemory> {
     // SAFETY: the caller's contract.
     unsafe { imp::new_zeroed(n, zero) }
 }
 
-/// Frees an array made by [`new_zeroed`], without dropping its elements.
+/// Frees an array made by [`try_new_zeroed`], without dropping its elements.
 ///
 /// # Safety
 /// `base` came from `new_zeroed::<S>(n, _)` and is not used afterwards.
@@ -43,7 +54,7 @@ pub(crate) const RELEASES_PAGES: bool = cfg!(all(target_os = "linux", not(miri),
 /// Does nothing and returns 0 unless [`RELEASES_PAGES`].
 ///
 /// # Safety
-/// The range lies inside one array from [`new_zeroed`] whose elements are valid as all-zero
+/// The range lies inside one array from [`try_new_zeroed`] whose elements are valid as all-zero
 /// bytes, and nobody reads or writes those bytes non-atomically meanwhile (atomic loads of
 /// them see either their old value or zero).
 pub(crate) unsafe fn release(start: *mut u8, len: usize) -> usize {
@@ -172,20 +183,25 @@ mod imp {
     }
 
     /// # Safety
-    /// As for [`super::new_zeroed`].
-    pub(super) unsafe fn new_zeroed<S>(n: usize, _zero: impl Fn() -> S) -> Option<*mut S> {
-        let layout = layout::<S>(n)?;
+    /// As for [`super::try_new_zeroed`].
+    pub(super) unsafe fn new_zeroed<S>(
+        n: usize,
+        _zero: impl Fn() -> S,
+    ) -> Result<*mut S, super::NoMemory> {
+        let layout = layout::<S>(n).ok_or(super::NoMemory::TooLarge)?;
         #[cfg(all(target_os = "linux", not(miri)))]
         if huge::wanted(&layout) {
-            return Some(huge::map(layout).cast());
+            return huge::map(layout)
+                .map(<*mut u8>::cast)
+                .ok_or(super::NoMemory::Failed(layout));
         }
         // SAFETY: the layout has non-zero size (the arena's slots have 8 bytes of metadata
         // at least). All-zero bytes are valid `S`s (the caller's contract).
         let base = unsafe { std::alloc::alloc_zeroed(layout) };
         if base.is_null() {
-            std::alloc::handle_alloc_error(layout);
+            return Err(super::NoMemory::Failed(layout));
         }
-        Some(base.cast())
+        Ok(base.cast())
     }
 
     /// # Safety
@@ -236,7 +252,8 @@ mod imp {
             (size + 4095) & !4095
         }
 
-        pub(super) fn map(layout: Layout) -> *mut u8 {
+        /// `None` if the kernel refuses the mapping.
+        pub(super) fn map(layout: Layout) -> Option<*mut u8> {
             let size = page_rounded(layout.size());
             let len = size + ALIGN;
             // SAFETY: an anonymous private mapping; no existing memory is affected.
@@ -251,7 +268,7 @@ mod imp {
                 )
             };
             if p == libc::MAP_FAILED {
-                std::alloc::handle_alloc_error(layout);
+                return None;
             }
             let start = p as usize;
             let aligned = (start + ALIGN - 1) & !(ALIGN - 1);
@@ -269,7 +286,7 @@ mod imp {
                 // Advisory only.
                 libc::madvise(aligned as *mut libc::c_void, size, libc::MADV_HUGEPAGE);
             }
-            aligned as *mut u8
+            Some(aligned as *mut u8)
         }
 
         /// # Safety
@@ -289,9 +306,12 @@ mod imp {
 
     /// # Safety
     /// None needed under loom: every element is built by `zero`.
-    pub(super) unsafe fn new_zeroed<S>(n: usize, zero: impl Fn() -> S) -> Option<*mut S> {
+    pub(super) unsafe fn new_zeroed<S>(
+        n: usize,
+        zero: impl Fn() -> S,
+    ) -> Result<*mut S, super::NoMemory> {
         let array: Box<[S]> = (0..n).map(|_| zero()).collect();
-        Some(Box::into_raw(array).cast())
+        Ok(Box::into_raw(array).cast())
     }
 
     /// # Safety

@@ -158,7 +158,11 @@ impl<'a> Model<'a> {
             self.arena.shade(e);
         }
         let node = Node::new(id, edges.clone(), extras.panicky_drop, &self.log);
-        let key = match self.arena.try_insert(node) {
+        let key = match self
+            .arena
+            .try_insert(node)
+            .map_err(epoch_arena::InsertError::into_inner)
+        {
             Ok(key) => key,
             Err(node) => {
                 assert!(self.cap.is_some(), "try_insert failed without a cap");
