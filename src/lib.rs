@@ -206,7 +206,9 @@ compile_error!(
 // * `raw`: the unsafe slot store: slots, chunks, the free-slot pool, counters, the thread
 //   cache, reclamation and its gate;
 // * `gc`: the collector, on the raw store;
-// * `arena`: the public API, on the raw store and the collector.
+// * `arena`: the public API, on the raw store and the collector;
+// * `atomic_key` and `secondary`: types beside the arena (an atomic key cell; maps from keys
+//   to extra data, the concurrent one on the raw side table), on the layers above.
 mod sync;
 
 mod key;
@@ -223,6 +225,10 @@ mod gc;
 
 mod arena;
 
+mod atomic_key;
+
+pub mod secondary;
+
 #[cfg(feature = "serde")]
 mod persist;
 
@@ -230,6 +236,12 @@ pub use arena::{
     pin, Arena, Builder, Drain, Guard, Handle, InsertError, InsertErrorKind, IntoIter, Iter,
     IterMut, Keys, Root, Stats, VacantEntry, Values, ValuesMut,
 };
+pub use atomic_key::AtomicKey;
+/// The derives of [`Trace`](trait@Trace) and [`Relocate`](trait@Relocate) (feature
+/// `derive`), under the traits' names: `use epoch_arena::{Relocate, Trace};` imports the
+/// trait and its derive at once. The example is on the trait [`Trace`](trait@Trace#deriving).
+#[cfg(feature = "derive")]
+pub use epoch_arena_derive::{Relocate, Trace};
 pub use gc::{
     CollectError, CollectOptions, CollectStats, Pacing, Trace, Tracer, PARALLEL_THRESHOLD,
 };
@@ -240,6 +252,7 @@ pub use persist::{SnapshotError, SnapshotInfo, SNAPSHOT_VERSION};
 pub use raw::chunk::MAX_SLOTS;
 pub use relocate::Relocate;
 pub use remap::{AnyRemap, Remap};
+pub use secondary::{SecondaryMap, SharedSecondaryMap};
 
 /// What the exported macros name; not part of the API.
 #[doc(hidden)]

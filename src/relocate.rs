@@ -87,6 +87,13 @@ use std::time::{Duration, Instant};
 ///   [`PhantomData`], [`Duration`], [`Instant`], [`PathBuf`], [`OsString`]) hold no keys.
 ///   Their impls do nothing, so that types built of them can be relocated field by field.
 ///
+/// # Deriving
+///
+/// With feature `derive`, `#[derive(Relocate)]` writes the impl: `relocate` on every field,
+/// in declaration order, except those marked `#[trace(skip)]` (no keys) or
+/// `#[relocate(skip)]` (relocated some other way, such as keys of another arena). The rules
+/// and an example deriving both traits are on [`Trace`](crate::Trace#deriving).
+///
 /// # Example
 ///
 /// ```
@@ -133,6 +140,9 @@ use std::time::{Duration, Instant};
 /// assert_eq!(held, [scratch, root]);
 /// assert!(!arena.contains(scratch));
 /// ```
+///
+/// [`Remap`]: crate::Remap
+/// [`Remap::get`]: crate::Remap::get
 pub trait Relocate {
     /// Rewrites every key this value holds through `remap`: to `remap.get(key)` where that
     /// is `Some`, and unchanged where it is `None`.

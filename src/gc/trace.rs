@@ -37,6 +37,73 @@ use std::sync::{Mutex, RwLock};
 /// arena.collect([top]);
 /// assert_eq!(arena.get(leaf, &epoch_arena::pin()).unwrap().name, "leaf");
 /// ```
+///
+/// # Deriving
+///
+/// With feature `derive`, `#[derive(Trace)]` writes the impl above: `trace` on every field,
+/// in declaration order (for an enum, on the fields of the variant the value is).
+/// `#[derive(Relocate)]` does the same for [`Relocate`](crate::Relocate), so one value type
+/// is traced and relocated through the same fields.
+///
+/// * `#[trace(skip)]` on a field: it holds no keys, and both derives leave it out (its type
+///   needs neither trait). `#[relocate(skip)]` leaves a field out of `Relocate` only.
+/// * A type parameter gets a `T: Trace` (resp. `T: Relocate`) bound when it is named in the
+///   type of a field that is not skipped; lifetimes, const parameters and the type's own
+///   `where` clause are kept.
+/// * A field whose type does not implement the trait, an unknown attribute argument
+///   (`#[trace(foo)]`) and a union are compile errors.
+///
+/// The derives live in the `epoch-arena-derive` crate and are re-exported here under the
+/// traits' names, so `use epoch_arena::{Relocate, Trace};` brings in both trait and derive.
+///
+/// ```
+/// # #[cfg(feature = "derive")] {
+/// use epoch_arena::{pin, Arena, Key, Relocate, Trace};
+///
+/// #[derive(Trace, Relocate)]
+/// struct Node {
+///     children: Vec<Key>,
+///     parent: Option<Key>,
+///     #[trace(skip)] // holds no keys
+///     name: String,
+///     kind: Kind,
+/// }
+///
+/// #[derive(Trace, Relocate)]
+/// enum Kind {
+///     Element,
+///     Link { target: Key },
+///     Text(String),
+/// }
+///
+/// let node = |name: &str, kind| Node { children: vec![], parent: None, name: name.into(), kind };
+/// let mut arena = Arena::new();
+/// let scratch = [arena.insert(node("a", Kind::Element)), arena.insert(node("b", Kind::Element))];
+/// let root = arena.insert(node("root", Kind::Element));
+/// let target = arena.insert(node("target", Kind::Text("hi".into())));
+/// let child = arena.insert(node("child", Kind::Link { target }));
+/// arena.get_mut(root).unwrap().children.push(child);
+/// arena.get_mut(child).unwrap().parent = Some(root);
+///
+/// // The collection follows the derived `trace`: root → child → target. The scratch nodes
+/// // are reachable from nothing.
+/// let stats = arena.collect([root]);
+/// assert_eq!((stats.marked, stats.swept), (3, 2));
+/// assert!(!arena.contains(scratch[0]) && !arena.contains(scratch[1]));
+///
+/// // The compaction moves the target and the child into the holes below, and the derived
+/// // `relocate` rewrites the keys the nodes hold.
+/// let remap = arena.compact_with(|node, remap| node.relocate(remap));
+/// assert_eq!(remap.moved(), 2);
+/// assert_eq!(remap.get(root), Some(root)); // the root stayed put
+/// let guard = pin();
+/// let child = arena.get(root, &guard).unwrap().children[0];
+/// let child_node = arena.get(child, &guard).unwrap();
+/// assert_eq!((child_node.name.as_str(), child_node.parent), ("child", Some(root)));
+/// let Kind::Link { target } = child_node.kind else { unreachable!() };
+/// assert_eq!(arena.get(target, &guard).unwrap().name, "target");
+/// # }
+/// ```
 pub trait Trace {
     /// Reports every key this value holds to `tracer`.
     fn trace(&self, tracer: &mut Tracer<'_>);

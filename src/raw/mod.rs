@@ -10,6 +10,10 @@
 //! * [`unlink`](Inner::unlink) a live key with one CAS, then hand the slot to reclamation
 //!   (`reclaim.rs`), which drops the value after its grace period and returns the slot.
 //!
+//! Beside the slot store, `side_table` is the unsafe core of
+//! [`SharedSecondaryMap`](crate::SharedSecondaryMap): per-index cells of boxed entries,
+//! replaced with one CAS and retired through the epoch collector.
+//!
 //! The store knows one thing of the collector: the cycle number in [`Stamp`], which every
 //! insertion stores as its value's birth cycle. The rest of the collector's state is the
 //! opaque `C` of [`Inner<T, C>`], which the store only keeps and drops. See
@@ -25,6 +29,7 @@ pub(crate) mod persist;
 pub(crate) mod pool;
 pub(crate) mod reclaim;
 pub(crate) mod release;
+pub(crate) mod side_table;
 pub(crate) mod slot;
 
 use self::chunk::{chunk_start, ChunkDir, NUM_CHUNKS};
