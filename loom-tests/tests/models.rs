@@ -460,6 +460,41 @@ fn gc_marker_vs_inserter() {
     });
 }
 
+/// try_root vs a collection: a thread upgrades the weak key of an unrooted node while a
+/// collection runs (it may start before the upgrade, mark without it, and sweep during it).
+/// Whatever the interleaving: an upgrade that succeeds keeps the node alive past the cycle,
+/// and one that fails found it gone.
+#[test]
+fn gc_try_root_vs_collect() {
+    model_bounded(1, || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let arena = Arc::new(Arena::new());
+        let weak = arena.insert(GcNode::new(0, &drops, [None, None]));
+        let t = {
+            let arena = arena.clone();
+            thread::spawn(move || {
+                arena.collect([]);
+            })
+        };
+        let root = arena.try_root(weak);
+        if root.is_some() {
+            assert!(arena.contains(weak), "rooted, yet gone");
+        } else {
+            assert!(!arena.contains(weak), "refused, yet live");
+        }
+        t.join().unwrap();
+        if root.is_some() {
+            assert!(
+                arena.contains(weak),
+                "the cycle swept a value rooted during it"
+            );
+        }
+        drop(root);
+        drop(arena);
+        assert_eq!(drops.load(SeqCst), 1);
+    });
+}
+
 /// Marker vs shade: a thread moves an old node `x` from parent `p` to parent `q` (shade and
 /// link into `q`, then unlink from `p`) while a collection traces. The collector may trace
 /// `q` before the link and `p` after the unlink; the barrier must keep `x` anyway.

@@ -27,6 +27,7 @@ pub use self::handle::Handle;
 pub use self::iter::{Drain, IntoIter, Iter, IterMut, Keys, Values, ValuesMut};
 pub use self::root::Root;
 
+#[cfg(feature = "serde")]
 pub(crate) use self::image::ImageHead;
 
 use crate::gc::{Core, GcState};

@@ -57,13 +57,15 @@ impl<T: Clone + Send + Sync, K: ArenaKey> Clone for Arena<T, K> {
     }
 }
 
-/// An arena of the values, inserted in order: the `i`-th value gets slot `i`.
+/// An arena of the values ([`insert_many`](Arena::insert_many) into a new arena, with the
+/// iterator's size hint as the capacity). Which slot each value gets is not specified.
 ///
 /// ```
 /// use epoch_arena::Arena;
 ///
 /// let arena: Arena<char> = "abc".chars().collect();
-/// let values: Vec<char> = arena.values(&epoch_arena::pin()).copied().collect();
+/// let mut values: Vec<char> = arena.values(&epoch_arena::pin()).copied().collect();
+/// values.sort();
 /// assert_eq!(values, ['a', 'b', 'c']);
 /// ```
 impl<T: Send + Sync, K: ArenaKey> FromIterator<T> for Arena<T, K> {

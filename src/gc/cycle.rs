@@ -8,7 +8,7 @@ use super::trace::Trace;
 use super::Core;
 use crate::key::Key;
 use crate::raw::chunk::{chunk_start, NUM_CHUNKS};
-use crate::sync::{Arc, AtomicBool, Backoff, Ordering, PARALLEL};
+use crate::sync::{fence, Arc, AtomicBool, Backoff, Ordering, PARALLEL};
 use std::time::Instant;
 
 /// Waits for an epoch grace period: returns once every guard (of crossbeam-epoch's default
@@ -95,6 +95,9 @@ impl<T: Trace + Send + Sync> Core<T> {
         stats.threads = 1;
         let mut marker = Marker::new(this);
         let mut stack = Vec::new();
+        // The store-buffering fence between the switch to MARKING and the scan of the root
+        // registry (see `roots.rs`).
+        fence(Ordering::SeqCst);
         for key in roots.into_iter().chain(this.collector.roots.keys()) {
             stats.roots += 1;
             if let Some(item) = marker.grey(key) {

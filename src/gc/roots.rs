@@ -8,11 +8,14 @@
 //! pushes a new one), then *shades* the key; dropping the `Root` stores 0. Cells are freed
 //! only with the arena.
 //!
-//! A collection scans the cells after it has switched to marking. Claiming a cell (a
-//! `SeqCst` CAS) and then reading the phase (`SeqCst`) on one side, and switching the phase
-//! (`SeqCst`) and then reading the cells (`SeqCst`) on the other, is the store-buffering
-//! pattern with every access sequentially consistent: at least one side sees the other. So
-//! a root made while a collection starts is either found by the scan or shaded by `root`.
+//! A collection scans the cells after it has switched to marking. Claiming a cell and then
+//! reading the phase on one side, and switching the phase and then reading the cells on the
+//! other, is the store-buffering pattern, with a `SeqCst` fence between the store and the
+//! load on each side: at least one side sees the other. So a root made while a collection
+//! starts is either found by the scan or shaded by `root`. (The accesses are `SeqCst` too,
+//! but the fences are what the argument rests on, and what loom checks: it models `SeqCst`
+//! accesses as acquire/release only, and its model `gc_try_root_vs_collect` failed without
+//! the fences.)
 //!
 //! # Weak keys
 //!
@@ -28,7 +31,7 @@ use super::sweeper;
 use super::Core;
 use crate::key::Key;
 use crate::sync::list::PushList;
-use crate::sync::{AtomicU64, AtomicUsize, Backoff, Ordering};
+use crate::sync::{fence, AtomicU64, AtomicUsize, Backoff, Ordering};
 
 /// The roots of one arena.
 pub(crate) struct RootList {
@@ -90,6 +93,8 @@ impl<T> Core<T> {
     /// to give back with [`unroot`](Core::unroot).
     pub(crate) fn root(&self, key: Key) -> &AtomicU64 {
         let cell = self.collector.roots.claim(key);
+        // The store-buffering fence between the claim and the phase load (module docs).
+        fence(Ordering::SeqCst);
         // A collection that is already marking may have scanned the registry before our
         // cell was filled: shade the key too (see the module docs).
         self.shade_seqcst(key);

@@ -190,11 +190,13 @@ impl<'a, T, C> Restorer<'a, T, C> {
     }
 
     /// Slots restored so far.
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
     pub(crate) fn slots(&self) -> u64 {
         self.next
     }
 
     /// Live values restored so far.
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
     pub(crate) fn live(&self) -> u64 {
         self.live
     }

@@ -75,7 +75,7 @@ pub(crate) const PARALLEL: bool = !cfg!(loom);
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::atomic::{
-        AtomicBool, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
+        fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
     };
     pub(crate) use loom::sync::{Arc, Mutex};
 
@@ -118,7 +118,7 @@ mod imp {
 mod imp {
     pub(crate) use crossbeam_utils::Backoff;
     pub(crate) use std::sync::atomic::{
-        AtomicBool, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
+        fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
     };
     pub(crate) use std::sync::{Arc, Mutex};
 
