@@ -155,7 +155,7 @@ fn run(ops: Vec<Op>, max_slots: Option<u32>) {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-                cases: if cfg!(miri) { 4 } else { 256 },
+                cases: if cfg!(miri) { 2 } else { 256 },
         // Miri's isolation forbids the file system that failure persistence needs.
         failure_persistence: if cfg!(miri) {
             None

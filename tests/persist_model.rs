@@ -744,10 +744,10 @@ mod prop {
         proptest::collection::vec(op(), 0..if cfg!(miri) { 20 } else { 200 })
     }
 
-    /// 64 cases (2 under miri), or `PROPTEST_CASES`.
+    /// 64 cases (1 under miri), or `PROPTEST_CASES`.
     fn cases() -> u32 {
         if cfg!(miri) {
-            return 2;
+            return 1;
         }
         std::env::var("PROPTEST_CASES")
             .ok()

@@ -121,7 +121,7 @@ impl Unrooted {
     }
 }
 
-/// The document key, through [`Remap::get`] (unchanged if it named no live node).
+/// The document key, through [`AnyRemap::relocate_key`] (unchanged if it named no live node).
 impl Relocate for Unrooted {
     fn relocate(&mut self, remap: &AnyRemap) {
         self.document.relocate(remap);

@@ -204,7 +204,7 @@ impl<T: Trace + Send + Sync, K: ArenaKey> Arena<T, K> {
     /// Past the check, no collection takes the value while the `Root` lives; only
     /// [`remove`](Arena::remove) (or a `&mut` method) can still end it, as for any key. May
     /// wait for a sweep in progress to finish (never for marking or for other threads'
-    /// guards). See "Weak keys" in the [design guide](crate::implementation#persistent-roots).
+    /// guards). See [Persistent roots and weak keys](crate::implementation#persistent-roots-and-weak-keys).
     ///
     /// ```
     /// let arena = epoch_arena::Arena::new();
