@@ -1,5 +1,5 @@
 //! Building DOM trees with html5ever: the reference `markup5ever_rcdom::RcDom` against the
-//! `epoch-arena-dom`'s DOM in one shared `Arena<Node>`, on 1 thread and on all threads.
+//! `epoch-arena-dom`'s DOM in one shared `Arena<Node, NodeId>`, on 1 thread and on all threads.
 //!
 //! Run: `cargo bench -p epoch-arena-dom --bench dom_build`, then `python3 benches/report.py`
 //! for the table and the target checks.
@@ -10,7 +10,7 @@
 //!
 //! * `rcdom_1_thread`: each document into its own `RcDom`; all are kept until the end of the
 //!   iteration (as a DOM builder keeps what it builds), then dropped.
-//! * `arena_1_thread`: every document into one `Arena<Node>`; at the end of the iteration
+//! * `arena_1_thread`: every document into one `Arena<Node, NodeId>`; at the end of the iteration
 //!   the document roots are dropped and the arena cleared (`Arena::clear`), so the next
 //!   iteration reuses its slots, as a long-running builder that collects would.
 //! * `rcdom_2_threads`, `arena_2_threads`: the same work split over two threads (documents
@@ -30,7 +30,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use epoch_arena_dom::{corpus, count_reachable, parse, Node};
+use epoch_arena_dom::{corpus, count_reachable, parse, Node, NodeId};
 
 /// Threads for the parallel contenders: 2, the cores of the machine the targets are for.
 const THREADS: usize = 2;
@@ -84,7 +84,7 @@ fn dom_build(c: &mut Criterion) {
 
     // Nodes in the finished trees, counted once.
     let nodes: usize = {
-        let arena = Arena::new();
+        let arena = Arena::with_key();
         let parsed: Vec<_> = htmls.iter().map(|h| parse(&arena, h)).collect();
         let guard = pin();
         parsed
@@ -108,7 +108,7 @@ fn dom_build(c: &mut Criterion) {
         })
     });
 
-    let mut arena: Arena<Node> = Arena::new();
+    let mut arena: Arena<Node, NodeId> = Arena::with_key();
     group.bench_function("arena_1_thread", |b| {
         b.iter(|| {
             {

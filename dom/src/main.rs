@@ -1,6 +1,6 @@
-//! Parses many HTML documents on all cores into ONE shared `Arena<Node>`, then drops all but
-//! a few documents and collects: exactly the dropped documents' nodes are reclaimed, and the
-//! kept documents serialize to the same HTML as before. Then it gives the memory back:
+//! Parses many HTML documents on all cores into ONE shared `Arena<Node, NodeId>`, then drops
+//! all but a few documents and collects: exactly the dropped documents' nodes are reclaimed,
+//! and the kept documents serialize to the same HTML as before. Then it gives the memory back:
 //! it prints the resident memory, trims (and with `--compact`, compacts, relocating every
 //! node link), prints it again, and checks that the kept documents still serialize to the
 //! same HTML and that every node link still points where it did.
@@ -20,21 +20,24 @@
 //! ```
 //!
 //! With no files it parses an embedded, deterministic corpus (`corpus.rs`, about 3 MB of
-//! generated pages). The DOM itself is this crate's library.
+//! generated pages). The DOM itself is this crate's library; the parse runs on a rayon
+//! pool of `--threads` workers, options are read with `lexopt`, and counts and sizes are
+//! printed with indicatif's `HumanCount` and `HumanBytes`.
 
-use epoch_arena::{pin, Arena, CollectStats, Key};
+use epoch_arena::{pin, Arena, CollectStats};
 use epoch_arena_dom::corpus::{self, Doc};
 use epoch_arena_dom::input;
 use epoch_arena_dom::{
     check_links, compact, count_reachable, dump, link_shape, load, parse, save, to_html,
-    DocumentList, LinkShape, Node, Parsed, Unrooted,
+    DocumentList, LinkShape, Node, NodeId, Parsed, Unrooted,
 };
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanBytes, HumanCount, ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -81,7 +84,15 @@ struct Options {
     load: Option<PathBuf>,
 }
 
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
+/// Reads the options (`lexopt`): `--flag VALUE` and `--flag=VALUE` alike, `--` ends the
+/// options, a lone `-` is a path. `Ok(None)` for `--help`.
+fn parse_args<I>(args: I) -> Result<Option<Options>, String>
+where
+    I: IntoIterator,
+    I::Item: Into<OsString>,
+{
+    use lexopt::prelude::*;
+
     let mut opts = Options {
         paths: Vec::new(),
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -92,49 +103,45 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         save: None,
         load: None,
     };
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |what: &str| -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs {what}"))
-        };
-        let mut number = |min: usize| -> Result<usize, String> {
-            let value = value("a number")?;
-            match value.parse::<usize>() {
-                Ok(n) if n >= min => Ok(n),
-                _ => Err(format!(
-                    "{flag}: expected a whole number ≥ {min}, got {value:?}"
-                )),
-            }
-        };
-        match flag.as_str() {
-            "--threads" => opts.threads = number(1)?,
-            "--repeat" => opts.repeat = number(1)?,
-            "--keep" => opts.keep = Some(number(0)?),
-            "--collect-while-building" => opts.collect_while_building = true,
-            "--compact" => opts.compact = true,
-            "--save" | "--load" => {
-                let file = value("a file name")?;
-                if file.is_empty() {
-                    return Err(format!("{flag} needs a file name"));
-                }
-                let slot = if flag == "--save" {
-                    &mut opts.save
-                } else {
-                    &mut opts.load
-                };
-                *slot = Some(PathBuf::from(file));
-            }
-            "-h" | "--help" => return Ok(None),
-            "--" => opts.paths.extend(args.by_ref().map(PathBuf::from)),
-            f if f.starts_with('-') && f.len() > 1 => return Err(format!("unknown option {f}")),
-            _ => opts.paths.push(PathBuf::from(arg)),
+    let mut parser = lexopt::Parser::from_args(args);
+    // The option's value (the next argument, or the text after `=`), as text.
+    let value = |parser: &mut lexopt::Parser, flag: &str, what: &str| -> Result<String, String> {
+        let value = parser.value().map_err(|_| format!("{flag} needs {what}"))?;
+        value
+            .into_string()
+            .map_err(|v| format!("{flag}: {v:?} is not valid UTF-8"))
+    };
+    let number = |parser: &mut lexopt::Parser, flag: &str, min: usize| -> Result<usize, String> {
+        let value = value(parser, flag, "a number")?;
+        match value.parse::<usize>() {
+            Ok(n) if n >= min => Ok(n),
+            _ => Err(format!(
+                "{flag}: expected a whole number ≥ {min}, got {value:?}"
+            )),
+        }
+    };
+    let file = |parser: &mut lexopt::Parser, flag: &str| -> Result<Option<PathBuf>, String> {
+        let file = parser
+            .value()
+            .map_err(|_| format!("{flag} needs a file name"))?;
+        if file.is_empty() {
+            return Err(format!("{flag} needs a file name"));
+        }
+        Ok(Some(PathBuf::from(file)))
+    };
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("threads") => opts.threads = number(&mut parser, "--threads", 1)?,
+            Long("repeat") => opts.repeat = number(&mut parser, "--repeat", 1)?,
+            Long("keep") => opts.keep = Some(number(&mut parser, "--keep", 0)?),
+            Long("collect-while-building") => opts.collect_while_building = true,
+            Long("compact") => opts.compact = true,
+            Long("save") => opts.save = file(&mut parser, "--save")?,
+            Long("load") => opts.load = file(&mut parser, "--load")?,
+            Short('h') | Long("help") => return Ok(None),
+            Value(path) => opts.paths.push(PathBuf::from(path)),
+            Short(c) => return Err(format!("unknown option -{c}")),
+            Long(name) => return Err(format!("unknown option --{name}")),
         }
     }
     if opts.load.is_some()
@@ -148,7 +155,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
     Ok(Some(opts))
 }
 
-/// What one parser thread did.
+/// What one parser thread (a worker of the pool) did; `busy` is the time it spent parsing.
 #[derive(Debug, Default, Clone, Copy)]
 struct ThreadReport {
     docs: usize,
@@ -157,7 +164,7 @@ struct ThreadReport {
 }
 
 fn main() -> ExitCode {
-    let opts = match parse_args(std::env::args().skip(1)) {
+    let opts = match parse_args(std::env::args_os().skip(1)) {
         Ok(Some(opts)) => opts,
         Ok(None) => {
             println!("{USAGE}");
@@ -177,7 +184,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         },
-        None => (Arena::new(), None),
+        None => (Arena::with_key(), None),
     };
     let is_loaded = loaded.is_some();
     // The documents, rooted, and their names (for --save), in input order.
@@ -236,7 +243,7 @@ fn main() -> ExitCode {
 /// ([`build`]) and prints what happened. Returns the parsed documents in job order and
 /// their names (as `--save` writes them: [`EMBEDDED`] and the corpus's name, or the path).
 fn parse_inputs<'a>(
-    arena: &'a Arena<Node>,
+    arena: &'a Arena<Node, NodeId>,
     opts: &Options,
 ) -> Result<(Vec<Parsed<'a>>, Vec<String>), String> {
     let started = Instant::now();
@@ -251,10 +258,10 @@ fn parse_inputs<'a>(
     } else {
         let loaded = input::load(&opts.paths);
         let what = format!(
-            "{} documents from the command line ({} paths skipped, {} decoded lossily)",
+            "{} documents from the command line ({} paths skipped, {} not UTF-8, transcoded)",
             loaded.docs.len(),
             loaded.skipped,
-            loaded.lossy
+            loaded.transcoded
         );
         let names: Vec<String> = loaded.docs.iter().map(|d| d.name.clone()).collect();
         (loaded.docs, what, names)
@@ -267,12 +274,17 @@ fn parse_inputs<'a>(
     println!(
         "input: {source}, ×{} = {} documents, {:.1} MB (ready in {:.0?})",
         opts.repeat,
-        group(jobs),
+        count(jobs),
         bytes as f64 / 1e6,
         started.elapsed()
     );
 
-    let (parsed, reports, wall, during) = build(arena, &inputs, jobs, opts);
+    let Built {
+        parsed,
+        reports,
+        wall,
+        during,
+    } = build(arena, &inputs, jobs, opts)?;
     let created: usize = parsed.iter().map(|p| p.created).sum();
     let errors: usize = parsed.iter().map(|p| p.errors).sum();
     let quirks = parsed
@@ -282,8 +294,8 @@ fn parse_inputs<'a>(
 
     println!(
         "built: {} documents, {} nodes in {:.3} s on {} threads: {:.2} M nodes/s, {:.1} MB/s",
-        group(jobs),
-        group(created),
+        count(jobs),
+        count(created),
         wall.as_secs_f64(),
         opts.threads,
         created as f64 / wall.as_secs_f64() / 1e6,
@@ -292,15 +304,15 @@ fn parse_inputs<'a>(
     for (i, r) in reports.iter().enumerate() {
         println!(
             "  thread {i}: {} documents, {} nodes, {:.2} M nodes/s while busy ({:.3} s)",
-            group(r.docs),
-            group(r.nodes),
+            count(r.docs),
+            count(r.nodes),
             r.nodes as f64 / r.busy.as_secs_f64().max(1e-9) / 1e6,
             r.busy.as_secs_f64()
         );
     }
     println!(
         "  html5ever: {} parse errors recovered from, {} documents in quirks mode",
-        group(errors),
+        count(errors),
         quirks
     );
     if opts.collect_while_building {
@@ -308,7 +320,7 @@ fn parse_inputs<'a>(
         println!(
             "  {} collections ran while building; they swept {} detached nodes",
             during.len(),
-            group(swept)
+            count(swept)
         );
     }
     print_stats("arena after building", arena);
@@ -319,7 +331,7 @@ fn parse_inputs<'a>(
 }
 
 /// Loads a file written by `--save` and prints what it held.
-fn load_file(file: &Path) -> Result<(Arena<Node>, DocumentList), String> {
+fn load_file(file: &Path) -> Result<(Arena<Node, NodeId>, DocumentList), String> {
     let started = Instant::now();
     let what = |e: &dyn std::fmt::Display| format!("{}: {e}", file.display());
     let f = File::open(file).map_err(|e| what(&e))?;
@@ -328,8 +340,8 @@ fn load_file(file: &Path) -> Result<(Arena<Node>, DocumentList), String> {
     println!(
         "input: {}: {} saved documents, {} nodes, {:.1} MB (loaded in {:.0?})",
         file.display(),
-        group(documents.len()),
-        group(arena.len()),
+        count(documents.len()),
+        count(arena.len()),
         size as f64 / 1e6,
         started.elapsed()
     );
@@ -355,7 +367,10 @@ fn source_of(name: &str, embedded: &mut Option<Vec<Doc>>) -> Option<String> {
 /// Checks every loaded document's links, and that it serializes to the same HTML, dumps
 /// to the same tree and has the same link shape as its source parsed again (when its
 /// source can be found).
-fn check_against_sources(arena: &Arena<Node>, documents: &[(String, Key)]) -> Result<(), String> {
+fn check_against_sources(
+    arena: &Arena<Node, NodeId>,
+    documents: &[(String, NodeId)],
+) -> Result<(), String> {
     let mut embedded = None;
     let mut compared = 0;
     let mut unavailable = Vec::new();
@@ -368,7 +383,7 @@ fn check_against_sources(arena: &Arena<Node>, documents: &[(String, Key)]) -> Re
             unavailable.push(name.as_str());
             continue;
         };
-        let scratch: Arena<Node> = Arena::new();
+        let scratch: Arena<Node, NodeId> = Arena::with_key();
         let fresh = parse(&scratch, &html);
         let differs = if to_html(arena, *key, &guard) != to_html(&scratch, fresh.document(), &guard)
         {
@@ -392,7 +407,7 @@ fn check_against_sources(arena: &Arena<Node>, documents: &[(String, Key)]) -> Re
          again: they serialize to the same HTML, dump to the same tree and have the same link \
          shape; all {} of their nodes' links agree",
         documents.len(),
-        group(nodes)
+        count(nodes)
     );
     if !unavailable.is_empty() {
         println!(
@@ -407,13 +422,13 @@ fn check_against_sources(arena: &Arena<Node>, documents: &[(String, Key)]) -> Re
 /// Saves the kept documents (names from `names`, by input position) and the arena to
 /// `file`; removes the file if that fails.
 fn save_file(
-    arena: &Arena<Node>,
+    arena: &Arena<Node, NodeId>,
     kept: &[Kept],
     names: &[String],
     file: &Path,
 ) -> Result<(), String> {
     let started = Instant::now();
-    let documents: Vec<(String, Key)> = kept
+    let documents: Vec<(String, NodeId)> = kept
         .iter()
         .map(|k| (names[k.index].clone(), k.doc.document))
         .collect();
@@ -428,34 +443,49 @@ fn save_file(
         "saved: {} documents, {} nodes, {} to {} in {:.2?} (snapshot of {} slots, checksum \
          {:#010x})",
         info.documents,
-        group(info.snapshot.live as usize),
-        bytes(info.bytes as usize),
+        count(info.snapshot.live as usize),
+        size(info.bytes as usize),
         file.display(),
         started.elapsed(),
-        group(info.snapshot.slots as usize),
+        count(info.snapshot.slots as usize),
         info.snapshot.checksum
     );
     Ok(())
 }
 
-/// Parses `jobs` documents (input `i % inputs.len()`) on `opts.threads` threads into `arena`.
-/// Returns the parsed documents in job order, each thread's report, the wall time, and the
-/// collections run meanwhile (with `--collect-while-building`).
+/// What [`build`] did.
+struct Built<'a> {
+    /// The parsed documents, in job order.
+    parsed: Vec<Parsed<'a>>,
+    /// Each worker's report.
+    reports: Vec<ThreadReport>,
+    /// The wall time of the parse.
+    wall: Duration,
+    /// The collections run meanwhile on the calling thread (`--collect-while-building`).
+    during: Vec<CollectStats>,
+}
+
+/// Parses `jobs` documents (input `i % inputs.len()`) into `arena` on a rayon pool of
+/// `opts.threads` workers ([`Built`]), or says why the pool could not start.
+///
+/// Each document is parsed by [`parse`], which pins its own guard on the worker for the
+/// whole parse and inserts through its own `Handle`; nothing is pinned across documents,
+/// so a collection waits for at most one document's parse per worker.
 fn build<'a>(
-    arena: &'a Arena<Node>,
+    arena: &'a Arena<Node, NodeId>,
     inputs: &[Doc],
     jobs: usize,
     opts: &Options,
-) -> (
-    Vec<Parsed<'a>>,
-    Vec<ThreadReport>,
-    Duration,
-    Vec<CollectStats>,
-) {
-    let next = AtomicUsize::new(0);
-    let finished = AtomicUsize::new(0);
-    let all_done = AtomicBool::new(false);
-    let slots: Vec<Mutex<Option<Parsed<'a>>>> = (0..jobs).map(|_| Mutex::new(None)).collect();
+) -> Result<Built<'a>, String> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .thread_name(|i| format!("parser-{i}"))
+        .build()
+        .map_err(|e| format!("starting {} parser threads: {e}", opts.threads))?;
+    // One report per worker, by its index in the pool.
+    let reports: Vec<Mutex<ThreadReport>> = (0..pool.current_num_threads())
+        .map(|_| Mutex::default())
+        .collect();
     let bar = ProgressBar::new(jobs as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -465,56 +495,56 @@ fn build<'a>(
         .progress_chars("=> "),
     );
     let start = Instant::now();
-    let (reports, during) = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..opts.threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut report = ThreadReport::default();
+    let parse_all = || -> Vec<Parsed<'a>> {
+        pool.install(|| {
+            (0..jobs)
+                .into_par_iter()
+                .map(|job| {
                     let t0 = Instant::now();
-                    loop {
-                        let job = next.fetch_add(1, Ordering::Relaxed);
-                        if job >= jobs {
-                            break;
-                        }
-                        let doc = parse(arena, &inputs[job % inputs.len()].html);
-                        report.docs += 1;
-                        report.nodes += doc.created;
-                        *epoch_arena_dom::node::lock(&slots[job]) = Some(doc);
-                        bar.inc(1);
-                    }
-                    report.busy = t0.elapsed();
-                    if finished.fetch_add(1, Ordering::AcqRel) + 1 == opts.threads {
-                        all_done.store(true, Ordering::Release);
-                    }
-                    report
+                    let doc = parse(arena, &inputs[job % inputs.len()].html);
+                    let busy = t0.elapsed();
+                    let worker = rayon::current_thread_index().unwrap_or(0);
+                    let mut report = epoch_arena_dom::node::lock(&reports[worker]);
+                    report.docs += 1;
+                    report.nodes += doc.created;
+                    report.busy += busy;
+                    drop(report);
+                    bar.inc(1);
+                    doc
                 })
-            })
-            .collect();
-        let mut during = Vec::new();
-        if opts.collect_while_building {
-            // Roots are the documents' `Root`s; a document under construction is protected
-            // by its parser's guard (see dom/sink.rs).
-            while !all_done.load(Ordering::Acquire) {
+                .collect()
+        })
+    };
+    let (parsed, during) = if opts.collect_while_building {
+        std::thread::scope(|s| {
+            // The pool parses; this thread collects back to back until it is done. Roots
+            // are the documents' `Root`s; a document under construction is protected by
+            // its parser's guard (see dom/sink.rs).
+            let parsing = s.spawn(parse_all);
+            let mut during = Vec::new();
+            while !parsing.is_finished() {
                 during.push(arena.collect([]));
             }
-        }
-        let reports = workers
-            .into_iter()
-            .map(|w| w.join().expect("a parser thread panicked"))
-            .collect::<Vec<_>>();
-        (reports, during)
-    });
+            let parsed = parsing
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (parsed, during)
+        })
+    } else {
+        (parse_all(), Vec::new())
+    };
     let wall = start.elapsed();
     bar.finish_and_clear();
-    let parsed = slots
+    let reports = reports
         .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .expect("every job was parsed")
-        })
+        .map(|r| r.into_inner().unwrap_or_else(|e| e.into_inner()))
         .collect();
-    (parsed, reports, wall, during)
+    Ok(Built {
+        parsed,
+        reports,
+        wall,
+        during,
+    })
 }
 
 /// A document kept through the collection: its key (unrooted once the collection is over,
@@ -533,7 +563,7 @@ struct Kept {
 /// swept and the kept documents still serialize to the same HTML. Returns the kept
 /// documents, unrooted.
 fn drop_and_collect(
-    arena: &Arena<Node>,
+    arena: &Arena<Node, NodeId>,
     parsed: Vec<Parsed<'_>>,
     keep: usize,
 ) -> Result<Vec<Kept>, String> {
@@ -570,16 +600,16 @@ fn drop_and_collect(
     println!(
         "collected: kept {} documents ({} nodes), dropped {} ({} nodes)",
         keep,
-        group(kept_nodes),
-        group(dropped_docs),
-        group(dropped_nodes)
+        count(kept_nodes),
+        count(dropped_docs),
+        count(dropped_nodes)
     );
     println!(
         "  marked {}, swept {} = {} nodes of dropped documents + {} html5ever detached while parsing",
-        group(stats.marked),
-        group(stats.swept),
-        group(dropped_nodes),
-        group(detached)
+        count(stats.marked),
+        count(stats.swept),
+        count(dropped_nodes),
+        count(detached)
     );
     println!(
         "  {} roots, {} marker threads; wait {:.0?}, clear {:.0?}, mark {:.2?}, sweep {:.2?}",
@@ -651,7 +681,7 @@ fn drop_and_collect(
         .collect())
 }
 
-/// The bytes of one slot of `Arena<Node>`: the node plus 8 bytes of state, rounded up to
+/// The bytes of one slot of `Arena<Node, NodeId>`: the node plus 8 bytes of state, rounded up to
 /// the node's alignment (as `Arena::fragmentation` counts it).
 fn slot_bytes() -> usize {
     (std::mem::size_of::<Node>() + 8).next_multiple_of(std::mem::align_of::<Node>().max(4))
@@ -659,13 +689,9 @@ fn slot_bytes() -> usize {
 
 const MIB: usize = 1 << 20;
 
-/// `b` bytes in MiB (two decimals), or in KiB below 1 MiB.
-fn bytes(b: usize) -> String {
-    if b >= MIB {
-        format!("{:.2} MiB", b as f64 / MIB as f64)
-    } else {
-        format!("{:.1} KiB", b as f64 / 1024.0)
-    }
+/// `b` bytes, in binary units (`1.33 MiB`, `512.00 KiB`).
+fn size(b: usize) -> HumanBytes {
+    HumanBytes(b as u64)
 }
 
 /// The process's resident set size, from `/proc/self/status` (Linux only).
@@ -678,17 +704,17 @@ fn process_rss() -> Option<usize> {
 
 /// Prints the arena's resident memory, the process's RSS, the live node bytes and the
 /// fragmentation; returns the arena's resident bytes.
-fn print_memory(what: &str, arena: &Arena<Node>) -> usize {
+fn print_memory(what: &str, arena: &Arena<Node, NodeId>) -> usize {
     let resident = arena.resident_bytes();
     let live = arena.len();
-    let rss = process_rss().map_or_else(|| "n/a".to_owned(), bytes);
+    let rss = process_rss().map_or_else(|| "n/a".to_owned(), |b| size(b).to_string());
     println!(
         "{what}: {} resident in the arena (process RSS {rss}); {} live nodes × {} B = {} of \
          live node bytes; fragmentation {:.1}%",
-        bytes(resident),
-        group(live),
+        size(resident),
+        count(live),
         slot_bytes(),
-        bytes(live * slot_bytes()),
+        size(live * slot_bytes()),
         arena.fragmentation() * 100.0
     );
     resident
@@ -697,7 +723,7 @@ fn print_memory(what: &str, arena: &Arena<Node>) -> usize {
 /// Checks that every kept document serializes to the same HTML and dumps to the same tree
 /// as before the collection, that its links agree with each other, and that each link
 /// points to the node it pointed to before (equal link shapes). Returns the nodes checked.
-fn verify(arena: &Arena<Node>, kept: &[Kept]) -> Result<usize, String> {
+fn verify(arena: &Arena<Node, NodeId>, kept: &[Kept]) -> Result<usize, String> {
     let guard = pin();
     let mut nodes = 0;
     for k in kept {
@@ -722,7 +748,7 @@ fn print_verified(kept: &[Kept], nodes: usize) {
         "  verified: the {} kept documents serialize to the same HTML; all {} of their nodes' \
          links agree and point where they did",
         kept.len(),
-        group(nodes)
+        count(nodes)
     );
 }
 
@@ -733,7 +759,7 @@ fn print_verified(kept: &[Kept], nodes: usize) {
 /// embedded corpus, once, 3 kept; the trim target (at most 40% left) is reported for it.
 /// Returns the kept documents, unrooted again, with their keys relocated.
 fn give_memory_back(
-    arena: &mut Arena<Node>,
+    arena: &mut Arena<Node, NodeId>,
     mut kept: Vec<Kept>,
     compact_too: bool,
     default_run: bool,
@@ -744,7 +770,7 @@ fn give_memory_back(
     let t = Instant::now();
     let released = arena.trim();
     let trim_time = t.elapsed();
-    println!("trimmed: {} released in {trim_time:.2?}", bytes(released));
+    println!("trimmed: {} released in {trim_time:.2?}", size(released));
     let trimmed = print_memory("memory after trim", arena);
     let share = trimmed as f64 / before.max(1) as f64;
     let verdict = if !default_run {
@@ -770,9 +796,9 @@ fn give_memory_back(
         println!(
             "compacted: {} live nodes now in slots 0..{}, {} moved, every link relocated, in \
              {compact_time:.2?}",
-            group(remap.live()),
-            group(remap.live()),
-            group(remap.moved())
+            count(remap.live()),
+            count(remap.live()),
+            count(remap.moved())
         );
         let compacted = print_memory("memory after compact", arena);
         let bound = live_bytes + live_bytes / 2 + MIB;
@@ -780,7 +806,7 @@ fn give_memory_back(
             "  after compact: {:.1}% of the resident memory before; target ≤ 1.5 × live node \
              bytes + 1 MiB = {}: {}",
             compacted as f64 / before.max(1) as f64 * 100.0,
-            bytes(bound),
+            size(bound),
             if compacted <= bound { "met" } else { "missed" }
         );
         print_verified(&kept, verify(arena, &kept)?);
@@ -800,37 +826,29 @@ fn give_memory_back(
     }
     println!(
         "  verified: a collection of the re-rooted documents marks all {} nodes and sweeps none",
-        group(live)
+        count(live)
     );
     Ok(kept)
 }
 
-fn print_stats(what: &str, arena: &Arena<Node>) {
+fn print_stats(what: &str, arena: &Arena<Node, NodeId>) {
     let s = arena.stats();
     println!(
         "{what}: {} live, {} slots in {} chunks, {:.1} MB of chunks ({:.1} MB resident), \
          {:.1} KB of mark bits, {} awaiting reclamation",
-        group(s.live),
-        group(s.slots),
+        count(s.live),
+        count(s.slots),
         s.chunks,
         s.bytes_reserved as f64 / 1e6,
         s.resident_bytes as f64 / 1e6,
         s.mark_bytes as f64 / 1e3,
-        group(s.pending_reclamation)
+        count(s.pending_reclamation)
     );
 }
 
 /// `1234567` → `1,234,567`.
-fn group(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+fn count(n: usize) -> HumanCount {
+    HumanCount(n as u64)
 }
 
 #[cfg(test)]
@@ -838,7 +856,7 @@ mod tests {
     use super::*;
 
     fn args(list: &[&str]) -> Result<Option<Options>, String> {
-        parse_args(list.iter().map(|s| s.to_string()))
+        parse_args(list.iter().copied())
     }
 
     #[test]
@@ -923,9 +941,15 @@ mod tests {
 
     #[test]
     fn numbers_are_grouped_by_thousands() {
-        assert_eq!(group(0), "0");
-        assert_eq!(group(999), "999");
-        assert_eq!(group(1000), "1,000");
-        assert_eq!(group(1234567), "1,234,567");
+        for (n, text) in [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1,000"),
+            (1234567, "1,234,567"),
+        ] {
+            assert_eq!(count(n).to_string(), text);
+        }
+        assert_eq!(size(1 << 20).to_string(), "1.00 MiB");
+        assert_eq!(size(1536).to_string(), "1.50 KiB");
     }
 }

@@ -16,14 +16,14 @@
 //! after a compaction exactly when every link still points to the same node; the check
 //! verifies that parent, child and sibling links agree with each other.
 
-use crate::node::Node;
-use epoch_arena::{Arena, Guard, Key, Relocate, Remap};
+use crate::node::{Node, NodeId};
+use epoch_arena::{Arena, Guard, Relocate, Remap};
 use std::collections::HashMap;
 
 /// Compacts `arena` ([`Arena::compact_with`]): moves every live node to the lowest slots,
 /// gives the chunks above back, rewrites every node's links and a template's contents key,
 /// and then the keys in `held` (the documents' keys, for instance a `Vec<Unrooted>` or a
-/// `Vec<Key>`). Returns the forwarding table, for any other key the caller holds.
+/// `Vec<NodeId>`). Returns the forwarding table, for any other key the caller holds.
 ///
 /// Every key the arena gave out before is dead afterwards unless [`Remap::get`] maps it to
 /// itself: rewrite a key held anywhere else before using it.
@@ -32,7 +32,7 @@ use std::collections::HashMap;
 /// use epoch_arena::{pin, Arena};
 /// use epoch_arena_dom::{compact, link_shape, parse};
 ///
-/// let mut arena = Arena::new();
+/// let mut arena = Arena::with_key();
 /// let dropped = parse(&arena, "<ul><li>a<li>b</ul>");
 /// let kept = parse(&arena, "<p>one<b>two</b>three");
 /// let shape = link_shape(&arena, kept.document(), &pin());
@@ -46,7 +46,10 @@ use std::collections::HashMap;
 /// let kept = documents[0].root(&arena);
 /// assert_eq!(link_shape(&arena, kept.document(), &pin()), shape);
 /// ```
-pub fn compact<R: Relocate + ?Sized>(arena: &mut Arena<Node>, held: &mut R) -> Remap {
+pub fn compact<R: Relocate + ?Sized>(
+    arena: &mut Arena<Node, NodeId>,
+    held: &mut R,
+) -> Remap<NodeId> {
     let remap = arena.compact_with(|node, remap| node.relocate(remap));
     held.relocate(&remap);
     remap
@@ -109,7 +112,11 @@ impl LinkShape {
 
 /// The document's nodes in pre-order: a node, then its template contents' subtree, then its
 /// children's subtrees; each node once. Each child list is read under its lock.
-fn preorder<'g>(arena: &'g Arena<Node>, document: Key, guard: &'g Guard) -> Vec<(Key, &'g Node)> {
+fn preorder<'g>(
+    arena: &'g Arena<Node, NodeId>,
+    document: NodeId,
+    guard: &'g Guard,
+) -> Vec<(NodeId, &'g Node)> {
     let mut order = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut stack = vec![document];
@@ -135,14 +142,14 @@ fn preorder<'g>(arena: &'g Arena<Node>, document: Key, guard: &'g Guard) -> Vec<
 /// the node at the same position (or to none, or outside, alike), whatever the keys. So the
 /// shape taken before a compaction equals the one taken after it exactly when every link
 /// still points where it did. Read the shape of a tree no thread is editing.
-pub fn link_shape(arena: &Arena<Node>, document: Key, guard: &Guard) -> LinkShape {
+pub fn link_shape(arena: &Arena<Node, NodeId>, document: NodeId, guard: &Guard) -> LinkShape {
     let order = preorder(arena, document, guard);
-    let position: HashMap<Key, u32> = order
+    let position: HashMap<NodeId, u32> = order
         .iter()
         .enumerate()
         .map(|(i, &(key, _))| (key, i as u32))
         .collect();
-    let target = |key: Option<Key>| match key {
+    let target = |key: Option<NodeId>| match key {
         None => Target::None,
         Some(key) => match position.get(&key) {
             Some(&i) => Target::Node(i),
@@ -172,12 +179,16 @@ pub fn link_shape(arena: &Arena<Node>, document: Key, guard: &Guard) -> LinkShap
 /// are the list's ends, no node is reached twice, and the document and every template's
 /// contents have no parent. Returns the number of nodes checked, or the first disagreement.
 /// Check a tree no thread is editing.
-pub fn check_links(arena: &Arena<Node>, document: Key, guard: &Guard) -> Result<usize, String> {
+pub fn check_links(
+    arena: &Arena<Node, NodeId>,
+    document: NodeId,
+    guard: &Guard,
+) -> Result<usize, String> {
     let order = preorder(arena, document, guard);
     if order.is_empty() {
         return Err(format!("document {document:?} names no live node"));
     }
-    let mut parents: HashMap<Key, Key> = HashMap::new();
+    let mut parents: HashMap<NodeId, NodeId> = HashMap::new();
     for &(key, node) in &order {
         let links = node.links();
         let children = node.child_keys(key, arena, guard);

@@ -1,14 +1,15 @@
-//! The node type stored in `Arena<Node>`, its links, and how the collector traces it.
+//! The node type stored in `Arena<Node, NodeId>`, its links, and how the collector traces it.
 //!
 //! # Links
 //!
 //! Children form an intrusive doubly linked list: a node has `first_child` and `last_child`
 //! keys, and each child has `prev_sibling`, `next_sibling` and `parent` keys. There is no
 //! per-node child vector to allocate, grow and free, and inserting before a sibling or
-//! unlinking a child is O(1). The links are atomics (`Key::to_bits`, 0 for none), but a list
-//! is only edited, and only walked by readers, with its owner's `lock` held ([`Children`]).
-//! So a reader sees each list as it is between two tree-builder steps, never half-way (no
-//! torn list). A move between two lists (`reparent_children`) holds both locks, so a moved
+//! unlinking a child is O(1). The links are [`AtomicKey<NodeId>`] cells (an atomic
+//! `Option<NodeId>` in one word), but a list is only edited, and only walked by readers,
+//! with its owner's `lock` held ([`Children`]). So a reader sees each list as it is between
+//! two tree-builder steps, never half-way (no torn list), and every access to a link can be
+//! `Relaxed`. A move between two lists (`reparent_children`) holds both locks, so a moved
 //! child is in exactly one of the two lists at every instant. Text is in a `Mutex` because
 //! html5ever merges adjacent text into the last text node.
 //!
@@ -23,20 +24,38 @@
 //! node's key reads as `None` (its generation is stale). Unlinking a child clears its
 //! sibling links, so a detached node keeps nothing of its old list alive.
 //!
+//! `Node`'s `Trace` is written by hand for that reason: a derive would report all five
+//! links, and `#[trace(skip)]` on the weak ones would also leave them out of the derived
+//! `Relocate`, which must rewrite them. `Node`'s `Relocate` is derived (every link and the
+//! data), and so are both traits for [`NodeData`] and [`Element`], whose only key is a
+//! template's contents (their other fields are `#[trace(skip)]`).
+//!
 //! # Serde
 //!
 //! [`Node`] and the types in it are `Serialize` and `Deserialize`, for
 //! [`Arena::write_snapshot`] and the document files of [`persist`](crate::persist), which
-//! describes the encoding: the links as `Option<Key>`, the locked parts by their contents,
-//! html5ever's names as strings.
+//! describes the encoding: the links as `Option<NodeId>` (each a key's 64-bit word, as an
+//! untyped `Key` is written), the locked parts by their contents, html5ever's names as
+//! strings.
 
 use compact_str::CompactString;
-use epoch_arena::{AnyRemap, Arena, Guard, Key, Relocate, Trace, Tracer};
+use epoch_arena::{Arena, AtomicKey, Guard, Relocate, Trace, Tracer};
 use html5ever::{ExpandedName, LocalName, QualName};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+// Relaxed is enough for every access to a link: readers and editors of a list hold its
+// owner's `lock` (which orders them), the collector accepts any key it reads (see the
+// module docs), and a key is only a number: what it names is published by the arena's own
+// release/acquire on the slot.
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+
+epoch_arena::new_key_type! {
+    /// The key of a node in the DOM's `Arena<Node, NodeId>`: an
+    /// [`epoch_arena::Key`] with a type of its own, so a key of another arena cannot be
+    /// passed where a node is meant. It serializes as a `Key` does (its 64-bit word).
+    pub struct NodeId;
+}
 
 /// Locks `m`, ignoring poison: every critical section in this DOM leaves its data valid,
 /// so a panic elsewhere never makes a list unreadable.
@@ -46,17 +65,30 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// One DOM node.
 ///
-/// Serialized as its five links (each an `Option<Key>`, in the order of [`Links`]) and its
+/// Serialized as its five links (each an `Option<NodeId>`, in the order of [`Links`]) and its
 /// data; the lock is not part of it.
-#[derive(Debug, Serialize, Deserialize)]
+///
+/// `Relocate` is derived: after [`Arena::compact_with`] it rewrites every key the node
+/// holds, its five links and a template's contents (in `data`). Use it as
+/// `arena.compact_with(|node, remap| node.relocate(remap))`, or call
+/// [`compact`](crate::compact), which also rewrites the keys held outside the arena. A link
+/// whose key the remap does not know is left as it is ([`Relocate`]'s rule): it named no
+/// live node before the compaction, and it still names none after it. In a DOM whose
+/// unreachable nodes were collected that is only ever a weak link (`parent`,
+/// `prev_sibling`, `last_child`) to a collected node, which already read as gone.
+///
+/// `Trace` is not derived (see its impl): the weak links must be relocated but not traced,
+/// and `#[trace(skip)]` would leave them out of both.
+#[derive(Debug, Serialize, Deserialize, Relocate)]
 pub struct Node {
-    parent: Link,
-    prev_sibling: Link,
-    next_sibling: Link,
-    first_child: Link,
-    last_child: Link,
-    /// Held to edit or walk this node's child list.
+    parent: AtomicKey<NodeId>,
+    prev_sibling: AtomicKey<NodeId>,
+    next_sibling: AtomicKey<NodeId>,
+    first_child: AtomicKey<NodeId>,
+    last_child: AtomicKey<NodeId>,
+    /// Held to edit or walk this node's child list. No key in it.
     #[serde(skip)]
+    #[trace(skip)]
     lock: Mutex<()>,
     /// What kind of node this is, with its contents.
     pub data: NodeData,
@@ -66,107 +98,78 @@ pub struct Node {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Links {
     /// The parent (weak: not traced).
-    pub parent: Option<Key>,
+    pub parent: Option<NodeId>,
     /// The previous sibling (weak).
-    pub prev_sibling: Option<Key>,
+    pub prev_sibling: Option<NodeId>,
     /// The next sibling (traced).
-    pub next_sibling: Option<Key>,
+    pub next_sibling: Option<NodeId>,
     /// The first child (traced).
-    pub first_child: Option<Key>,
+    pub first_child: Option<NodeId>,
     /// The last child (weak).
-    pub last_child: Option<Key>,
-}
-
-/// An optional key in an atomic, 0 for `None`.
-///
-/// Relaxed is enough for every access: readers and editors of a list hold its owner's
-/// `lock` (which orders them), the collector accepts any key it reads (see the module
-/// docs), and a key is only a number: what it names is published by the arena's own
-/// release/acquire on the slot.
-#[derive(Debug, Default)]
-struct Link(AtomicU64);
-
-impl Link {
-    fn get(&self) -> Option<Key> {
-        Key::from_bits(self.0.load(Ordering::Relaxed))
-    }
-
-    fn set(&self, key: Option<Key>) {
-        self.0.store(key.map_or(0, Key::to_bits), Ordering::Relaxed);
-    }
-}
-
-/// As `Option<Key>`, read like [`Link::get`].
-impl Serialize for Link {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.get().serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Link {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Link, D::Error> {
-        let link = Link::default();
-        link.set(Option::<Key>::deserialize(deserializer)?);
-        Ok(link)
-    }
-}
-
-/// Through `get_mut`: a compaction has the arena exclusively, so no atomic access is needed.
-/// A key `remap` does not know named no live node before the compaction (a weak link to a
-/// collected node); it is left as it is, so it stays stale and keeps reading as gone, as
-/// [`Relocate`]'s rule asks.
-impl Relocate for Link {
-    fn relocate(&mut self, remap: &AnyRemap) {
-        let bits = self.0.get_mut();
-        if let Some(mut key) = Key::from_bits(*bits) {
-            remap.relocate_key(&mut key);
-            *bits = key.to_bits();
-        }
-    }
+    pub last_child: Option<NodeId>,
 }
 
 /// The kinds of DOM node, as in html5ever's reference `RcDom`.
-#[derive(Debug, Serialize, Deserialize)]
+///
+/// `Trace` and `Relocate` are derived: only an element holds a key (a template's
+/// contents); every other field is `#[trace(skip)]` (no keys), which leaves it out of both.
+#[derive(Debug, Serialize, Deserialize, Trace, Relocate)]
 pub enum NodeData {
     /// A document, or a template's contents (a document fragment).
     Document,
     /// `<!DOCTYPE name public_id system_id>`.
     Doctype {
         /// The doctype name (`html`).
+        #[trace(skip)]
         name: Box<str>,
         /// The public identifier, often empty.
+        #[trace(skip)]
         public_id: Box<str>,
         /// The system identifier, often empty.
+        #[trace(skip)]
         system_id: Box<str>,
     },
     /// Character data. Locked because html5ever appends to the last text node.
-    Text(#[serde(with = "crate::persist::locked")] Mutex<CompactString>),
+    Text(
+        #[serde(with = "crate::persist::locked")]
+        #[trace(skip)]
+        Mutex<CompactString>,
+    ),
     /// `<!-- contents -->`.
-    Comment(CompactString),
+    Comment(#[trace(skip)] CompactString),
     /// An element.
     Element(Element),
     /// `<?target contents>` (only produced by XML parsers; kept for completeness).
     ProcessingInstruction {
         /// The target.
+        #[trace(skip)]
         target: Box<str>,
         /// The data after the target.
+        #[trace(skip)]
         contents: Box<str>,
     },
 }
 
 /// An element's name, attributes and flags.
-#[derive(Debug, Serialize, Deserialize)]
+///
+/// `Trace` and `Relocate` are derived: they visit the template's contents, the only key;
+/// the other fields are `#[trace(skip)]`.
+#[derive(Debug, Serialize, Deserialize, Trace, Relocate)]
 pub struct Element {
     /// Namespace, prefix and local name (`html`, `svg` or `mathml` namespace).
     #[serde(with = "crate::persist::qual_name")]
+    #[trace(skip)]
     pub name: QualName,
     /// Attributes in source order. Locked because html5ever adds attributes to `<html>` and
     /// `<body>` when it meets a second such tag.
     #[serde(with = "crate::persist::locked")]
+    #[trace(skip)]
     pub attrs: Mutex<Vec<Attr>>,
     /// For `<template>`: the key of its contents, a `Document` node holding the children.
-    pub template_contents: Option<Key>,
+    /// Traced: the template keeps its contents alive.
+    pub template_contents: Option<NodeId>,
     /// Whether this is a MathML `annotation-xml` that is an HTML integration point.
+    #[trace(skip)]
     pub mathml_annotation_xml_integration_point: bool,
 }
 
@@ -227,19 +230,19 @@ impl Node {
     /// A parentless, childless node.
     pub fn new(data: NodeData) -> Node {
         Node {
-            parent: Link::default(),
-            prev_sibling: Link::default(),
-            next_sibling: Link::default(),
-            first_child: Link::default(),
-            last_child: Link::default(),
+            parent: AtomicKey::default(),
+            prev_sibling: AtomicKey::default(),
+            next_sibling: AtomicKey::default(),
+            first_child: AtomicKey::default(),
+            last_child: AtomicKey::default(),
             lock: Mutex::new(()),
             data,
         }
     }
 
     /// The parent's key, if this node has one. The key is stale if the parent was collected.
-    pub fn parent(&self) -> Option<Key> {
-        self.parent.get()
+    pub fn parent(&self) -> Option<NodeId> {
+        self.parent.load(Relaxed)
     }
 
     /// The node's five links, read one at a time without any lock: a consistent picture
@@ -247,11 +250,11 @@ impl Node {
     /// list that may be edited, use [`children`](Node::children).
     pub fn links(&self) -> Links {
         Links {
-            parent: self.parent.get(),
-            prev_sibling: self.prev_sibling.get(),
-            next_sibling: self.next_sibling.get(),
-            first_child: self.first_child.get(),
-            last_child: self.last_child.get(),
+            parent: self.parent.load(Relaxed),
+            prev_sibling: self.prev_sibling.load(Relaxed),
+            next_sibling: self.next_sibling.load(Relaxed),
+            first_child: self.first_child.load(Relaxed),
+            last_child: self.last_child.load(Relaxed),
         }
     }
 
@@ -259,8 +262,8 @@ impl Node {
     /// Hold it briefly: the thread building the document waits for it.
     pub fn children<'g>(
         &'g self,
-        key: Key,
-        arena: &'g Arena<Node>,
+        key: NodeId,
+        arena: &'g Arena<Node, NodeId>,
         guard: &'g Guard,
     ) -> Children<'g> {
         Children {
@@ -273,7 +276,12 @@ impl Node {
     }
 
     /// A snapshot of the child keys, in order.
-    pub fn child_keys(&self, key: Key, arena: &Arena<Node>, guard: &Guard) -> Vec<Key> {
+    pub fn child_keys(
+        &self,
+        key: NodeId,
+        arena: &Arena<Node, NodeId>,
+        guard: &Guard,
+    ) -> Vec<NodeId> {
         self.children(key, arena, guard).keys()
     }
 
@@ -338,56 +346,20 @@ impl Node {
     }
 }
 
+/// Reports the strong links only: `first_child`, `next_sibling`, and through the derived
+/// impl of [`NodeData`], a template's contents. `parent`, `prev_sibling` and `last_child`
+/// are weak (see the module docs) and deliberately not reported, which is why this impl is
+/// written by hand rather than derived: a derive would trace all five links, and
+/// `#[trace(skip)]` on the weak ones would also drop them from the derived `Relocate`, which
+/// must rewrite them.
+///
+/// The links are read with `Relaxed` ([`AtomicKey`]'s `Trace`): the collector accepts any
+/// key it reads, and every key stored into a traced link was shaded first.
 impl Trace for Node {
     fn trace(&self, tracer: &mut Tracer<'_>) {
-        if let Some(first) = self.first_child.get() {
-            tracer.edge(first);
-        }
-        if let Some(next) = self.next_sibling.get() {
-            tracer.edge(next);
-        }
-        if let NodeData::Element(Element {
-            template_contents: Some(contents),
-            ..
-        }) = &self.data
-        {
-            tracer.edge(*contents);
-        }
-    }
-}
-
-/// Rewrites every key the node holds after [`Arena::compact_with`]: its five links and a
-/// template's contents. Use it as `arena.compact_with(|node, remap| node.relocate(remap))`,
-/// or call [`compact`](crate::compact), which also rewrites the keys held outside the arena.
-///
-/// A link whose key `remap` maps to `None` is left as it is ([`Relocate`]'s rule): it named
-/// no live node before the compaction, and it still names none after it. In a DOM whose
-/// unreachable nodes were collected that is only ever a weak link (`parent`,
-/// `prev_sibling`, `last_child`) to a collected node, which already read as gone.
-impl Relocate for Node {
-    fn relocate(&mut self, remap: &AnyRemap) {
-        self.parent.relocate(remap);
-        self.prev_sibling.relocate(remap);
-        self.next_sibling.relocate(remap);
-        self.first_child.relocate(remap);
-        self.last_child.relocate(remap);
-        self.data.relocate(remap);
-    }
-}
-
-/// Only an element holds a key (a template's contents).
-impl Relocate for NodeData {
-    fn relocate(&mut self, remap: &AnyRemap) {
-        if let NodeData::Element(e) = self {
-            e.relocate(remap);
-        }
-    }
-}
-
-/// A template's contents key.
-impl Relocate for Element {
-    fn relocate(&mut self, remap: &AnyRemap) {
-        self.template_contents.relocate(remap);
+        self.first_child.trace(tracer);
+        self.next_sibling.trace(tracer);
+        self.data.trace(tracer);
     }
 }
 
@@ -396,9 +368,9 @@ impl Relocate for Element {
 /// first: callers must hold the guard this was made with across the edit and any store
 /// that made the stored node reachable.
 pub struct Children<'g> {
-    key: Key,
+    key: NodeId,
     node: &'g Node,
-    arena: &'g Arena<Node>,
+    arena: &'g Arena<Node, NodeId>,
     guard: &'g Guard,
     _lock: MutexGuard<'g, ()>,
 }
@@ -414,93 +386,96 @@ impl std::fmt::Debug for Children<'_> {
 }
 
 impl<'g> Children<'g> {
-    fn get(&self, key: Key) -> &'g Node {
+    fn get(&self, key: NodeId) -> &'g Node {
         self.arena.get(key, self.guard).expect(
             "epoch-arena-dom bug: a linked node is gone (linked nodes are reachable from the list)",
         )
     }
 
     /// The first child.
-    pub fn first(&self) -> Option<Key> {
-        self.node.first_child.get()
+    pub fn first(&self) -> Option<NodeId> {
+        self.node.first_child.load(Relaxed)
     }
 
     /// The last child.
-    pub fn last(&self) -> Option<Key> {
-        self.node.last_child.get()
+    pub fn last(&self) -> Option<NodeId> {
+        self.node.last_child.load(Relaxed)
     }
 
     /// The child before `child` (which must be in this list).
-    pub fn prev(&self, child: &Node) -> Option<Key> {
-        child.prev_sibling.get()
+    pub fn prev(&self, child: &Node) -> Option<NodeId> {
+        child.prev_sibling.load(Relaxed)
     }
 
     /// The children in order, with their nodes.
     ///
     /// The walk ends early at a child that is gone. That only happens to a document nobody
     /// roots, which a collection may sweep while a reader that kept only a key walks it.
-    pub fn iter(&self) -> impl Iterator<Item = (Key, &'g Node)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (NodeId, &'g Node)> + '_ {
         let mut next = self.first();
         std::iter::from_fn(move || {
             let key = next?;
             let node = self.arena.get(key, self.guard)?;
-            next = node.next_sibling.get();
+            next = node.next_sibling.load(Relaxed);
             Some((key, node))
         })
     }
 
     /// The child keys in order.
-    pub fn keys(&self) -> Vec<Key> {
+    pub fn keys(&self) -> Vec<NodeId> {
         self.iter().map(|(k, _)| k).collect()
     }
 
     /// Appends a parentless `child` (`key`'s node) at the end.
-    pub fn push_back(&mut self, key: Key, child: &Node) {
+    pub fn push_back(&mut self, key: NodeId, child: &Node) {
         let last = self.last();
-        child.parent.set(Some(self.key));
-        child.prev_sibling.set(last);
-        child.next_sibling.set(None);
+        child.parent.store(Some(self.key), Relaxed);
+        child.prev_sibling.store(last, Relaxed);
+        child.next_sibling.store(None, Relaxed);
         self.arena.shade(key);
         match last {
-            Some(last) => self.get(last).next_sibling.set(Some(key)),
-            None => self.node.first_child.set(Some(key)),
+            Some(last) => self.get(last).next_sibling.store(Some(key), Relaxed),
+            None => self.node.first_child.store(Some(key), Relaxed),
         }
-        self.node.last_child.set(Some(key));
+        self.node.last_child.store(Some(key), Relaxed);
     }
 
     /// Inserts a parentless `child` before `sibling` (a child of this list).
-    pub fn insert_before(&mut self, sibling: (Key, &Node), key: Key, child: &Node) {
-        let prev = sibling.1.prev_sibling.get();
-        child.parent.set(Some(self.key));
-        child.prev_sibling.set(prev);
+    pub fn insert_before(&mut self, sibling: (NodeId, &Node), key: NodeId, child: &Node) {
+        let prev = sibling.1.prev_sibling.load(Relaxed);
+        child.parent.store(Some(self.key), Relaxed);
+        child.prev_sibling.store(prev, Relaxed);
         self.arena.shade(sibling.0);
-        child.next_sibling.set(Some(sibling.0));
-        sibling.1.prev_sibling.set(Some(key));
+        child.next_sibling.store(Some(sibling.0), Relaxed);
+        sibling.1.prev_sibling.store(Some(key), Relaxed);
         self.arena.shade(key);
         match prev {
-            Some(prev) => self.get(prev).next_sibling.set(Some(key)),
-            None => self.node.first_child.set(Some(key)),
+            Some(prev) => self.get(prev).next_sibling.store(Some(key), Relaxed),
+            None => self.node.first_child.store(Some(key), Relaxed),
         }
     }
 
     /// Unlinks `child` (a child of this list) and clears its links.
     pub fn remove(&mut self, child: &Node) {
-        let (prev, next) = (child.prev_sibling.get(), child.next_sibling.get());
+        let (prev, next) = (
+            child.prev_sibling.load(Relaxed),
+            child.next_sibling.load(Relaxed),
+        );
         if let Some(next) = next {
             self.arena.shade(next);
         }
         match prev {
-            Some(prev) => self.get(prev).next_sibling.set(next),
-            None => self.node.first_child.set(next),
+            Some(prev) => self.get(prev).next_sibling.store(next, Relaxed),
+            None => self.node.first_child.store(next, Relaxed),
         }
         match next {
-            Some(next) => self.get(next).prev_sibling.set(prev),
-            None => self.node.last_child.set(prev),
+            Some(next) => self.get(next).prev_sibling.store(prev, Relaxed),
+            None => self.node.last_child.store(prev, Relaxed),
         }
-        debug_assert_eq!(child.parent.get(), Some(self.key));
-        child.parent.set(None);
-        child.prev_sibling.set(None);
-        child.next_sibling.set(None);
+        debug_assert_eq!(child.parent.load(Relaxed), Some(self.key));
+        child.parent.store(None, Relaxed);
+        child.prev_sibling.store(None, Relaxed);
+        child.next_sibling.store(None, Relaxed);
     }
 
     /// Moves every child to the end of `into` (another node's list, also locked), in order.
@@ -509,32 +484,32 @@ impl<'g> Children<'g> {
             return;
         };
         for (_, child) in self.iter() {
-            child.parent.set(Some(into.key));
+            child.parent.store(Some(into.key), Relaxed);
         }
         let first_node = self.get(first);
         let into_last = into.last();
-        first_node.prev_sibling.set(into_last);
+        first_node.prev_sibling.store(into_last, Relaxed);
         self.arena.shade(first);
         match into_last {
-            Some(last) => into.get(last).next_sibling.set(Some(first)),
-            None => into.node.first_child.set(Some(first)),
+            Some(last) => into.get(last).next_sibling.store(Some(first), Relaxed),
+            None => into.node.first_child.store(Some(first), Relaxed),
         }
-        into.node.last_child.set(self.last());
-        self.node.first_child.set(None);
-        self.node.last_child.set(None);
+        into.node.last_child.store(self.last(), Relaxed);
+        self.node.first_child.store(None, Relaxed);
+        self.node.last_child.store(None, Relaxed);
     }
 
     /// Unlinks every child; returns their keys in order.
-    pub fn remove_all(&mut self) -> Vec<Key> {
+    pub fn remove_all(&mut self) -> Vec<NodeId> {
         let keys = self.keys();
         for &key in &keys {
             let child = self.get(key);
-            child.parent.set(None);
-            child.prev_sibling.set(None);
-            child.next_sibling.set(None);
+            child.parent.store(None, Relaxed);
+            child.prev_sibling.store(None, Relaxed);
+            child.next_sibling.store(None, Relaxed);
         }
-        self.node.first_child.set(None);
-        self.node.last_child.set(None);
+        self.node.first_child.store(None, Relaxed);
+        self.node.last_child.store(None, Relaxed);
         keys
     }
 }
@@ -542,7 +517,7 @@ impl<'g> Children<'g> {
 /// Counts the nodes reachable from `root` along the edges `Trace` reports (first child, next
 /// sibling, template contents), `root` included, each once. Iterative, so deep trees do not
 /// overflow the stack.
-pub fn count_reachable(arena: &Arena<Node>, root: Key, guard: &Guard) -> usize {
+pub fn count_reachable(arena: &Arena<Node, NodeId>, root: NodeId, guard: &Guard) -> usize {
     let mut stack = vec![root];
     let mut seen = HashSet::new();
     while let Some(key) = stack.pop() {
@@ -552,8 +527,8 @@ pub fn count_reachable(arena: &Arena<Node>, root: Key, guard: &Guard) -> usize {
         if !seen.insert(key) {
             continue;
         }
-        stack.extend(node.first_child.get());
-        stack.extend(node.next_sibling.get());
+        stack.extend(node.first_child.load(Relaxed));
+        stack.extend(node.next_sibling.load(Relaxed));
         if let Some(contents) = node.element().and_then(|e| e.template_contents) {
             stack.push(contents);
         }
@@ -574,7 +549,7 @@ mod tests {
     /// before the compaction keeps its stale key, which still names nothing.
     #[test]
     fn relocate_rewrites_live_links_and_leaves_dead_ones() {
-        let mut arena: Arena<Node> = Arena::new();
+        let mut arena: Arena<Node, NodeId> = Arena::with_key();
         let hole = arena.insert(node());
         let parent = arena.insert(node());
         let child = arena.insert(node());
@@ -585,7 +560,7 @@ mod tests {
             let c = arena.get(child, &guard).unwrap();
             p.children(parent, &arena, &guard).push_back(child, c);
             // A weak link to a node that is then removed, as after a collection.
-            c.prev_sibling.set(Some(gone));
+            c.prev_sibling.store(Some(gone), Relaxed);
         }
         arena.take(hole);
         arena.take(gone);
@@ -599,5 +574,53 @@ mod tests {
         assert_eq!(c.parent, Some(parent));
         assert_eq!(c.prev_sibling, Some(gone), "a dead link is left as it is");
         assert!(arena.get(gone, &guard).is_none(), "and still names nothing");
+    }
+
+    /// The hand-written `Trace` reports only the strong links: a node rooted alone keeps
+    /// its next siblings, children and template contents, never its parent or previous
+    /// siblings.
+    #[test]
+    fn only_strong_links_are_traced() {
+        let arena: Arena<Node, NodeId> = Arena::with_key();
+        let contents = arena.insert(node());
+        let template = arena.insert(Node::new(NodeData::Element(Element {
+            name: QualName::new(
+                None,
+                html5ever::ns!(html),
+                html5ever::local_name!("template"),
+            ),
+            attrs: Mutex::new(Vec::new()),
+            template_contents: Some(contents),
+            mathml_annotation_xml_integration_point: false,
+        })));
+        let parent = arena.insert(node());
+        let (a, b, grandchild) = (
+            arena.insert(node()),
+            arena.insert(node()),
+            arena.insert(node()),
+        );
+        {
+            let guard = pin();
+            let get = |k| arena.get(k, &guard).unwrap();
+            let mut list = get(parent).children(parent, &arena, &guard);
+            list.push_back(a, get(a));
+            list.push_back(b, get(b));
+            list.push_back(template, get(template));
+            drop(list);
+            get(b)
+                .children(b, &arena, &guard)
+                .push_back(grandchild, get(grandchild));
+        }
+        // From `b`: its child, its next sibling (the template) and the template's contents.
+        let stats = arena.collect([b]);
+        assert_eq!(
+            (stats.marked, stats.swept),
+            (4, 2),
+            "the parent and `a` are weak"
+        );
+        for kept in [b, grandchild, template, contents] {
+            assert!(arena.contains(kept));
+        }
+        assert!(!arena.contains(parent) && !arena.contains(a));
     }
 }

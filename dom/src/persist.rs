@@ -9,24 +9,28 @@
 //! | 2     | the format version, `u16` little-endian ([`FORMAT_VERSION`])              |
 //! | 8     | `n`, the length of the document list in bytes, `u64` little-endian        |
 //! | 4     | CRC32C of the version, `n` and the list, `u32` little-endian              |
-//! | `n`   | the document list: `Vec<(String, Key)>` in `postcard`: name and key       |
+//! | `n`   | the document list: `Vec<(String, NodeId)>` in `postcard`: name and key    |
 //! | rest  | the arena, as [`Arena::write_snapshot`] writes it (checksummed on its own) |
 //!
 //! The snapshot keeps every key, so the keys in the list name the same documents in the
-//! loaded arena, and every link inside them points where it did.
+//! loaded arena, and every link inside them points where it did. A [`NodeId`] is written
+//! exactly as an untyped `epoch_arena::Key` (its 64-bit word): the bytes are the same as
+//! when this crate used untyped keys, and the format version did not change.
 //!
 //! # The node encoding
 //!
 //! The snapshot encodes each [`Node`] with serde (`postcard`): its five links, each an
-//! `Option<Key>` (the key's `u64` bits), then its [`NodeData`]. Text, comments, attribute
-//! values and doctype fields are strings. A [`Mutex`] is written as its contents (a
-//! poisoned one is read through, as [`lock`] does) and a node's own lock is not written. html5ever's names are interned atoms, not serde types: a `QualName`
-//! is the tuple `(prefix: Option<str>, namespace: str, local: str)`, an [`AttrName`] is its
-//! `QualName`, and both are interned again when read. A version of this crate that
-//! changes the encoding changes [`FORMAT_VERSION`].
+//! `Option<NodeId>` (the key's `u64` bits; each link is an `AtomicKey<NodeId>`, which
+//! serializes as one), then its [`NodeData`]. Text, comments, attribute values and doctype
+//! fields are strings. A [`Mutex`] is written as its contents (a poisoned one is read
+//! through, as [`lock`] does) and a node's own lock is not written. html5ever's names are
+//! interned atoms, not serde types: a `QualName` is the tuple `(prefix: Option<str>,
+//! namespace: str, local: str)`, an [`AttrName`] is its `QualName`, and both are interned
+//! again when read. A version of this crate that changes the encoding changes
+//! [`FORMAT_VERSION`].
 
-use crate::node::{lock, AttrName, Node, NodeData};
-use epoch_arena::{pin, Arena, Guard, Key, SnapshotError, SnapshotInfo};
+use crate::node::{lock, AttrName, Node, NodeData, NodeId};
+use epoch_arena::{pin, Arena, Guard, SnapshotError, SnapshotInfo};
 use html5ever::{LocalName, Namespace, Prefix, QualName};
 use serde::de::{self, Deserializer, Visitor};
 use serde::ser::Serializer;
@@ -47,7 +51,7 @@ pub const FORMAT_VERSION: u16 = 1;
 
 /// The documents of a file, in order: each one's name (any text: a path, a URL) and its
 /// document node's key. What [`load`] returns beside the arena; [`save`] takes a slice.
-pub type DocumentList = Vec<(String, Key)>;
+pub type DocumentList = Vec<(String, NodeId)>;
 
 /// What [`save`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +107,7 @@ pub enum PersistError {
         /// The document's name, as given.
         name: String,
         /// Its key.
-        key: Key,
+        key: NodeId,
     },
     /// Writing or reading the arena snapshot failed.
     Snapshot(SnapshotError),
@@ -175,7 +179,7 @@ impl From<SnapshotError> for PersistError {
 /// use epoch_arena::{pin, Arena};
 /// use epoch_arena_dom::{load, parse, save, to_html};
 ///
-/// let arena = Arena::new();
+/// let arena = Arena::with_key();
 /// let page = parse(&arena, "<title>t</title><p>Hello, <b>world</b>");
 /// let documents = vec![("hello.html".to_string(), page.document())];
 /// let mut file = Vec::new(); // or a BufWriter<File>
@@ -191,8 +195,8 @@ impl From<SnapshotError> for PersistError {
 /// );
 /// ```
 pub fn save(
-    arena: &Arena<Node>,
-    documents: &[(String, Key)],
+    arena: &Arena<Node, NodeId>,
+    documents: &[(String, NodeId)],
     mut out: impl Write,
 ) -> Result<SaveInfo, PersistError> {
     {
@@ -254,7 +258,7 @@ pub fn save(
 /// use epoch_arena::Arena;
 /// use epoch_arena_dom::{load, parse, save, PersistError};
 ///
-/// let arena = Arena::new();
+/// let arena = Arena::with_key();
 /// let page = parse(&arena, "<p>kept");
 /// let mut file = Vec::new();
 /// save(&arena, &[("page".into(), page.document())], &mut file).unwrap();
@@ -266,7 +270,7 @@ pub fn save(
 /// assert!(load(cut).is_err());
 /// assert!(matches!(load(&b"<html>"[..]), Err(PersistError::BadMagic { .. })));
 /// ```
-pub fn load(mut input: impl Read) -> Result<(Arena<Node>, DocumentList), PersistError> {
+pub fn load(mut input: impl Read) -> Result<(Arena<Node, NodeId>, DocumentList), PersistError> {
     let mut magic = [0; MAGIC.len()];
     let got = read_full(&mut input, &mut magic)?;
     if magic[..got] != MAGIC[..got] {
@@ -325,7 +329,7 @@ pub fn load(mut input: impl Read) -> Result<(Arena<Node>, DocumentList), Persist
             )))
         }
     };
-    let arena = Arena::<Node>::read_snapshot(&mut input)?;
+    let arena = Arena::<Node, NodeId>::read_snapshot(&mut input)?;
     {
         let guard = pin();
         for (name, key) in &documents {
@@ -370,8 +374,8 @@ fn read_exact(
 
 /// Checks that `document` names a parentless document node whose tree is one (see
 /// [`load`]). Each node is visited once, so it ends on any links.
-fn check_tree(arena: &Arena<Node>, document: Key, guard: &Guard) -> Result<(), String> {
-    let fragment = |key: Key, what: &str| -> Result<(), String> {
+fn check_tree(arena: &Arena<Node, NodeId>, document: NodeId, guard: &Guard) -> Result<(), String> {
+    let fragment = |key: NodeId, what: &str| -> Result<(), String> {
         let node = arena
             .get(key, guard)
             .ok_or_else(|| format!("{what} {key:?} names no live node"))?;

@@ -1,8 +1,8 @@
 //! Reading trees back out: HTML serialization (html5ever's serializer) and a canonical
 //! tree dump in the html5lib test format, used to compare trees.
 
-use crate::node::{lock, Node, NodeData};
-use epoch_arena::{Arena, Guard, Key};
+use crate::node::{lock, Node, NodeData, NodeId};
+use epoch_arena::{Arena, Guard};
 use html5ever::serialize::{serialize, Serialize, SerializeOpts, Serializer, TraversalScope};
 use html5ever::QualName;
 use std::fmt::Write as _;
@@ -11,13 +11,13 @@ use std::io;
 /// A node of an arena DOM that html5ever's serializer can write.
 #[derive(Debug)]
 pub struct SerializableNode<'g> {
-    arena: &'g Arena<Node>,
-    key: Key,
+    arena: &'g Arena<Node, NodeId>,
+    key: NodeId,
     guard: &'g Guard,
 }
 
 enum Op {
-    Open(Key),
+    Open(NodeId),
     Close(QualName),
 }
 
@@ -72,7 +72,7 @@ impl Serialize for SerializableNode<'_> {
 }
 
 impl SerializableNode<'_> {
-    fn children_rev(&self, key: Key) -> Vec<Op> {
+    fn children_rev(&self, key: NodeId) -> Vec<Op> {
         match self.arena.get(key, self.guard) {
             Some(node) => node
                 .child_keys(key, self.arena, self.guard)
@@ -86,7 +86,7 @@ impl SerializableNode<'_> {
 }
 
 /// Serializes the children of `document` (a whole document) to an HTML string.
-pub fn to_html(arena: &Arena<Node>, document: Key, guard: &Guard) -> String {
+pub fn to_html(arena: &Arena<Node, NodeId>, document: NodeId, guard: &Guard) -> String {
     let node = SerializableNode {
         arena,
         key: document,
@@ -105,9 +105,9 @@ pub fn to_html(arena: &Arena<Node>, document: Key, guard: &Guard) -> String {
 /// The tree under `document` in the html5lib tree-construction test format: one line per
 /// node, `| ` plus two spaces per depth, attributes sorted by name under their element,
 /// template contents under a `content` line. Two trees are equal iff their dumps are.
-pub fn dump(arena: &Arena<Node>, document: Key, guard: &Guard) -> String {
+pub fn dump(arena: &Arena<Node, NodeId>, document: NodeId, guard: &Guard) -> String {
     let mut out = String::new();
-    let mut stack: Vec<(Key, usize)> = children(arena, document, guard)
+    let mut stack: Vec<(NodeId, usize)> = children(arena, document, guard)
         .into_iter()
         .rev()
         .map(|k| (k, 0))
@@ -252,7 +252,7 @@ pub fn write_dump_line(out: &mut String, depth: usize, node: DumpNode<'_>) {
     };
 }
 
-fn children(arena: &Arena<Node>, key: Key, guard: &Guard) -> Vec<Key> {
+fn children(arena: &Arena<Node, NodeId>, key: NodeId, guard: &Guard) -> Vec<NodeId> {
     arena
         .get(key, guard)
         .map(|node| node.child_keys(key, arena, guard))

@@ -1,4 +1,4 @@
-//! `ArenaSink`: html5ever's `TreeSink` over a shared `&Arena<Node>`.
+//! `ArenaSink`: html5ever's `TreeSink` over a shared `&Arena<Node, NodeId>`.
 //!
 //! One sink builds one document on one thread; any number of sinks on other threads build
 //! other documents into the same arena at the same time, while readers walk finished (or
@@ -29,9 +29,9 @@
 //! token, and the reference answers without an arena lookup; the key goes into the child
 //! lists, which must outlive the guard.
 
-use crate::node::{lock, Attr, AttrName, Children, Element, Node, NodeData};
+use crate::node::{lock, Attr, AttrName, Children, Element, Node, NodeData, NodeId};
 use compact_str::CompactString;
-use epoch_arena::{pin, AnyRemap, Arena, Guard, Key, Relocate, Root};
+use epoch_arena::{pin, Arena, Guard, Relocate, Root};
 use html5ever::interface::{ElementFlags, NodeOrText, QuirksMode, TreeSink};
 use html5ever::tendril::{StrTendril, TendrilSink};
 use html5ever::{local_name, ns, Attribute, ExpandedName, QualName};
@@ -44,7 +44,7 @@ use std::sync::{LazyLock, Mutex};
 #[derive(Debug)]
 pub struct Parsed<'a> {
     /// Keeps the document alive across collections; drop it to make the document garbage.
-    pub root: Root<'a, Node>,
+    pub root: Root<'a, Node, NodeId>,
     /// The quirks mode html5ever chose.
     pub quirks_mode: QuirksMode,
     /// Parse errors html5ever reported (malformed markup is still parsed).
@@ -55,7 +55,7 @@ pub struct Parsed<'a> {
 
 impl<'a> Parsed<'a> {
     /// The document node's key.
-    pub fn document(&self) -> Key {
+    pub fn document(&self) -> NodeId {
         self.root.key()
     }
 
@@ -71,7 +71,7 @@ impl<'a> Parsed<'a> {
     /// use epoch_arena::{pin, Arena};
     /// use epoch_arena_dom::{compact, parse, to_html};
     ///
-    /// let mut arena = Arena::new();
+    /// let mut arena = Arena::with_key();
     /// let scratch = parse(&arena, "<p>scratch");
     /// let page = parse(&arena, "<p>kept");
     /// drop(scratch);
@@ -95,23 +95,28 @@ impl<'a> Parsed<'a> {
 }
 
 /// A parsed document without its root ([`Parsed::unroot`]): the document node's key and
-/// what the parse reported. [`Relocate`] rewrites the key after a compaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// what the parse reported. The derived [`Relocate`] rewrites the key after a compaction
+/// (through [`AnyRemap::relocate_key`](epoch_arena::AnyRemap::relocate_key): unchanged if
+/// it named no live node); the other fields hold no keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Relocate)]
 pub struct Unrooted {
     /// The document node's key. Nothing keeps it alive.
-    pub document: Key,
+    pub document: NodeId,
     /// The quirks mode html5ever chose.
+    #[trace(skip)]
     pub quirks_mode: QuirksMode,
     /// Parse errors html5ever reported.
+    #[trace(skip)]
     pub errors: usize,
     /// Nodes the parse inserted.
+    #[trace(skip)]
     pub created: usize,
 }
 
 impl Unrooted {
     /// Roots the document again in `arena` (the arena it was parsed into; after a
     /// compaction, with the key relocated).
-    pub fn root(self, arena: &Arena<Node>) -> Parsed<'_> {
+    pub fn root(self, arena: &Arena<Node, NodeId>) -> Parsed<'_> {
         Parsed {
             root: arena.root(self.document),
             quirks_mode: self.quirks_mode,
@@ -121,23 +126,16 @@ impl Unrooted {
     }
 }
 
-/// The document key, through [`AnyRemap::relocate_key`] (unchanged if it named no live node).
-impl Relocate for Unrooted {
-    fn relocate(&mut self, remap: &AnyRemap) {
-        self.document.relocate(remap);
-    }
-}
-
 /// Parses `html` into `arena` on the calling thread, pinned for the whole parse.
 ///
 /// Never fails: html5ever recovers from any malformed markup as browsers do.
-pub fn parse<'a>(arena: &'a Arena<Node>, html: &str) -> Parsed<'a> {
+pub fn parse<'a>(arena: &'a Arena<Node, NodeId>, html: &str) -> Parsed<'a> {
     let guard = pin();
     parse_pinned(arena, &guard, html)
 }
 
 /// [`parse`] under the caller's guard (which must not be repinned during the call).
-pub fn parse_pinned<'a>(arena: &'a Arena<Node>, guard: &Guard, html: &str) -> Parsed<'a> {
+pub fn parse_pinned<'a>(arena: &'a Arena<Node, NodeId>, guard: &Guard, html: &str) -> Parsed<'a> {
     html5ever::parse_document(ArenaSink::new(arena, guard), Default::default()).one(html)
 }
 
@@ -146,7 +144,7 @@ pub fn parse_pinned<'a>(arena: &'a Arena<Node>, guard: &Guard, html: &str) -> Pa
 #[derive(Debug, Clone, Copy)]
 pub struct NodeRef<'g> {
     /// The node's key (what child lists store).
-    pub key: Key,
+    pub key: NodeId,
     /// The node.
     pub node: &'g Node,
 }
@@ -161,10 +159,10 @@ impl Eq for NodeRef<'_> {}
 
 /// The tree sink. See the module docs for the protocol.
 pub struct ArenaSink<'a, 'g> {
-    arena: &'a Arena<Node>,
+    arena: &'a Arena<Node, NodeId>,
     guard: &'g Guard,
-    handle: RefCell<epoch_arena::Handle<'a, Node>>,
-    root: Root<'a, Node>,
+    handle: RefCell<epoch_arena::Handle<'a, Node, NodeId>>,
+    root: Root<'a, Node, NodeId>,
     document: NodeRef<'g>,
     quirks_mode: Cell<QuirksMode>,
     errors: Cell<usize>,
@@ -188,7 +186,7 @@ impl std::fmt::Debug for ArenaSink<'_, '_> {
 impl<'a: 'g, 'g> ArenaSink<'a, 'g> {
     /// A sink that builds a new document in `arena` under `guard`, which must stay pinned
     /// (not repinned) until the parse has finished.
-    pub fn new(arena: &'a Arena<Node>, guard: &'g Guard) -> Self {
+    pub fn new(arena: &'a Arena<Node, NodeId>, guard: &'g Guard) -> Self {
         let mut handle = arena.handle();
         let key = handle.insert(Node::new(NodeData::Document));
         let root = arena.root(key);
@@ -206,19 +204,19 @@ impl<'a: 'g, 'g> ArenaSink<'a, 'g> {
     }
 
     /// The key of the document this sink builds (rooted, so it stays valid).
-    pub fn document(&self) -> Key {
+    pub fn document(&self) -> NodeId {
         self.document.key
     }
 
     /// The node behind a key read from a child list or a parent link.
-    fn node(&self, key: Key) -> &'g Node {
+    fn node(&self, key: NodeId) -> &'g Node {
         self.arena.get(key, self.guard).expect(
             "epoch-arena-dom bug: a node of the document being parsed is gone \
              (the parse's guard keeps every node it created alive until the parse ends)",
         )
     }
 
-    fn node_ref(&self, key: Key) -> NodeRef<'g> {
+    fn node_ref(&self, key: NodeId) -> NodeRef<'g> {
         NodeRef {
             key,
             node: self.node(key),
@@ -242,7 +240,7 @@ impl<'a: 'g, 'g> ArenaSink<'a, 'g> {
     }
 
     /// Appends `text` to `key` if it is a text node.
-    fn merge_text(&self, key: Key, text: &str) -> bool {
+    fn merge_text(&self, key: NodeId, text: &str) -> bool {
         match &self.node(key).data {
             NodeData::Text(contents) => {
                 lock(contents).push_str(text);
@@ -297,7 +295,7 @@ impl<'a: 'g, 'g> ArenaSink<'a, 'g> {
         if select.node.has_attr(&local_name!("multiple")) {
             return None;
         }
-        let mut stack: Vec<Key> = self.children(select).keys();
+        let mut stack: Vec<NodeId> = self.children(select).keys();
         stack.reverse();
         while let Some(key) = stack.pop() {
             let node = self.node_ref(key);

@@ -7,11 +7,11 @@
 //! `unsafe` of its own; the arena it runs on is covered by the library's Miri suite.
 #![cfg(not(miri))]
 
-use epoch_arena::{pin, Arena, Key};
+use epoch_arena::{pin, Arena, ArenaKey, AtomicKey};
 use epoch_arena_dom::serial::{write_dump_line, DumpNode};
 use epoch_arena_dom::{
     check_links, compact, count_reachable, dump, link_shape, parse, to_html, LinkShape, Node,
-    NodeData, Parsed, Target, Unrooted,
+    NodeData, NodeId, Parsed, Target, Unrooted,
 };
 use epoch_arena_dom::{corpus, input};
 use html5ever::tendril::TendrilSink;
@@ -124,7 +124,7 @@ fn rcdom(html: &str) -> RcDom {
 }
 
 fn arena_dump(html: &str) -> (String, usize) {
-    let arena = Arena::new();
+    let arena = Arena::with_key();
     let doc = parse(&arena, html);
     let guard = pin();
     (dump(&arena, doc.document(), &guard), doc.errors)
@@ -147,7 +147,7 @@ fn tricky_documents_match_rcdom() {
 
 #[test]
 fn small_document_has_the_expected_shape() {
-    let arena = Arena::new();
+    let arena = Arena::with_key();
     let doc = parse(&arena, "<!DOCTYPE html><p class=a>x<b>y</b>z &amp; w</p>");
     let guard = pin();
     let expected = "\
@@ -280,7 +280,7 @@ const PIECES: &[&str] = &[
 fn parallel_build_with_concurrent_collections_equals_serial_build() {
     let docs = corpus::generate(24, 24 << 10, 11);
 
-    let serial_arena = Arena::new();
+    let serial_arena = Arena::with_key();
     let serial: Vec<String> = {
         let parsed: Vec<Parsed<'_>> = docs.iter().map(|d| parse(&serial_arena, &d.html)).collect();
         let guard = pin();
@@ -290,7 +290,7 @@ fn parallel_build_with_concurrent_collections_equals_serial_build() {
             .collect()
     };
 
-    let arena = Arena::new();
+    let arena = Arena::with_key();
     let next = AtomicUsize::new(0);
     let done = AtomicBool::new(false);
     let slots: Vec<Mutex<Option<Parsed<'_>>>> = docs.iter().map(|_| Mutex::new(None)).collect();
@@ -339,7 +339,7 @@ fn parallel_build_with_concurrent_collections_equals_serial_build() {
 #[test]
 fn collect_after_drop_reclaims_exactly_the_dropped_documents() {
     let docs = corpus::generate(10, 16 << 10, 3);
-    let arena = Arena::new();
+    let arena = Arena::with_key();
     let parsed: Vec<Parsed<'_>> = docs.iter().map(|d| parse(&arena, &d.html)).collect();
     let created: usize = parsed.iter().map(|p| p.created).sum();
     assert_eq!(arena.len(), created);
@@ -397,10 +397,10 @@ fn collect_after_drop_reclaims_exactly_the_dropped_documents() {
 #[test]
 fn readers_see_consistent_child_lists_while_documents_are_built() {
     let docs = corpus::generate(8, 32 << 10, 5);
-    let arena: Arena<Node> = Arena::new();
+    let arena: Arena<Node, NodeId> = Arena::with_key();
     // The document keys are published as soon as each parse starts: readers follow the
     // documents' growth, not only finished trees.
-    let keys: Vec<AtomicUsize> = docs.iter().map(|_| AtomicUsize::new(0)).collect();
+    let keys: Vec<AtomicKey<NodeId>> = docs.iter().map(|_| AtomicKey::default()).collect();
     let done = AtomicBool::new(false);
     let checked = AtomicUsize::new(0);
     std::thread::scope(|s| {
@@ -410,7 +410,7 @@ fn readers_see_consistent_child_lists_while_documents_are_built() {
                 let guard = pin();
                 let sink = epoch_arena_dom::ArenaSink::new(&arena, &guard);
                 // Publish the document's key before feeding the input.
-                keys[i].store(sink.document().to_bits() as usize, Ordering::Release);
+                keys[i].store(Some(sink.document()), Ordering::Release);
                 let parser = html5ever::parse_document(sink, Default::default());
                 kept.push(parser.one(doc.html.as_str()));
             }
@@ -419,7 +419,7 @@ fn readers_see_consistent_child_lists_while_documents_are_built() {
         let reader = s.spawn(|| {
             while !done.load(Ordering::Acquire) {
                 for k in &keys {
-                    let Some(doc) = Key::from_bits(k.load(Ordering::Acquire) as u64) else {
+                    let Some(doc) = k.load(Ordering::Acquire) else {
                         continue;
                     };
                     let guard = pin();
@@ -466,7 +466,7 @@ fn readers_see_consistent_child_lists_while_documents_are_built() {
 
 #[test]
 fn text_nodes_merge_like_rcdom() {
-    let arena = Arena::new();
+    let arena = Arena::with_key();
     let doc = parse(&arena, "<p>a&amp;b<!--c-->d&lt;e</p>");
     let guard = pin();
     let body_p = {
@@ -489,7 +489,7 @@ fn text_nodes_merge_like_rcdom() {
 }
 
 #[test]
-fn unreadable_paths_are_reported_and_skipped_and_bad_utf8_is_decoded_lossily() {
+fn unreadable_paths_are_reported_and_skipped_and_legacy_bytes_are_transcoded() {
     let dir = std::env::temp_dir().join(format!("dom_builder_input_{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("sub")).unwrap();
@@ -516,13 +516,14 @@ fn unreadable_paths_are_reported_and_skipped_and_bad_utf8_is_decoded_lossily() {
         loaded.docs[1].html, "<p>b",
         "the byte-order mark is dropped"
     );
-    assert_eq!(loaded.docs[2].html, "<p>caf\u{FFFD} \u{FFFD}</p>");
-    assert_eq!(loaded.lossy, 1);
+    // Not UTF-8 and unlabeled: windows-1252, as browsers read it.
+    assert_eq!(loaded.docs[2].html, "<p>café ÿ</p>");
+    assert_eq!(loaded.transcoded, 1);
     let expected_skipped = if cfg!(unix) { 2 } else { 1 }; // nope.html, dangling.html
     assert_eq!(loaded.skipped, expected_skipped);
 
-    // Everything loaded parses, lossy text included.
-    let arena = Arena::new();
+    // Everything loaded parses, transcoded text included.
+    let arena = Arena::with_key();
     for doc in &loaded.docs {
         let p = parse(&arena, &doc.html);
         assert!(count_reachable(&arena, p.document(), &pin()) >= 4);
@@ -531,7 +532,7 @@ fn unreadable_paths_are_reported_and_skipped_and_bad_utf8_is_decoded_lossily() {
 }
 
 /// What a kept document looks like: its HTML, its tree dump and its links' shape.
-fn snapshot(arena: &Arena<Node>, document: Key) -> (String, String, LinkShape) {
+fn snapshot(arena: &Arena<Node, NodeId>, document: NodeId) -> (String, String, LinkShape) {
     let guard = pin();
     (
         to_html(arena, document, &guard),
@@ -545,7 +546,9 @@ fn snapshot(arena: &Arena<Node>, document: Key) -> (String, String, LinkShape) {
 /// and collects. The kept documents sit in the highest slots, above the freed ones, so a
 /// compaction moves them. Returns the kept documents, unrooted, with their snapshots taken
 /// before the collection.
-fn kept_after_collection(arena: &Arena<Node>) -> Vec<(Unrooted, (String, String, LinkShape))> {
+fn kept_after_collection(
+    arena: &Arena<Node, NodeId>,
+) -> Vec<(Unrooted, (String, String, LinkShape))> {
     let pages = corpus::generate(10, 16 << 10, 21);
     let dropped: Vec<Parsed<'_>> = pages.iter().map(|d| parse(arena, &d.html)).collect();
     let mut kept = Vec::new();
@@ -585,7 +588,7 @@ fn kept_after_collection(arena: &Arena<Node>) -> Vec<(Unrooted, (String, String,
 
 /// Every kept document serializes and dumps as before, its links agree with each other,
 /// and each points to the node at the same position as before.
-fn assert_unchanged(arena: &Arena<Node>, kept: &[(Unrooted, (String, String, LinkShape))]) {
+fn assert_unchanged(arena: &Arena<Node, NodeId>, kept: &[(Unrooted, (String, String, LinkShape))]) {
     for (doc, (html, tree, shape)) in kept {
         let (html2, tree2, shape2) = snapshot(arena, doc.document);
         assert_eq!(&html2, html);
@@ -607,7 +610,7 @@ fn assert_unchanged(arena: &Arena<Node>, kept: &[(Unrooted, (String, String, Lin
 
 #[test]
 fn compaction_keeps_serialization_and_every_link() {
-    let mut arena: Arena<Node> = Arena::new();
+    let mut arena: Arena<Node, NodeId> = Arena::with_key();
     let mut kept = kept_after_collection(&arena);
     assert!(kept.len() >= 10);
     let templates = kept
@@ -623,7 +626,7 @@ fn compaction_keeps_serialization_and_every_link() {
     assert_unchanged(&arena, &kept);
 
     let live = arena.len();
-    let old: Vec<Key> = kept.iter().map(|(d, _)| d.document).collect();
+    let old: Vec<NodeId> = kept.iter().map(|(d, _)| d.document).collect();
     let capacity = arena.capacity();
     let mut docs: Vec<Unrooted> = kept.iter().map(|(d, _)| *d).collect();
     let remap = compact(&mut arena, &mut docs);
@@ -646,7 +649,9 @@ fn compaction_keeps_serialization_and_every_link() {
     }
     // Every live node is in the lowest slots now.
     let guard = pin();
-    assert!(arena.iter(&guard).all(|(k, _)| (k.index() as usize) < live));
+    assert!(arena
+        .iter(&guard)
+        .all(|(k, _)| (k.to_key().index() as usize) < live));
     drop(guard);
     assert_unchanged(&arena, &kept);
 
@@ -672,7 +677,7 @@ fn compaction_keeps_serialization_and_every_link() {
 
 #[test]
 fn trim_keeps_serialization_and_every_link() {
-    let arena: Arena<Node> = Arena::new();
+    let arena: Arena<Node, NodeId> = Arena::with_key();
     let kept = kept_after_collection(&arena);
     let roots: Vec<Parsed<'_>> = kept.iter().map(|(d, _)| d.root(&arena)).collect();
     let before = arena.resident_bytes();
@@ -689,7 +694,7 @@ fn trim_keeps_serialization_and_every_link() {
     // the released slots are reused, and the new documents come out as a serial parse's.
     let pages = corpus::generate(6, 16 << 10, 22);
     let expected: Vec<String> = {
-        let serial = Arena::new();
+        let serial = Arena::with_key();
         pages
             .iter()
             .map(|d| dump(&serial, parse(&serial, &d.html).document(), &pin()))

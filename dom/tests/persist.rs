@@ -6,11 +6,11 @@
 //! Not run under Miri: html5ever's tree builder is far too slow there.
 #![cfg(not(miri))]
 
-use epoch_arena::{pin, Arena, Key, SnapshotError};
+use epoch_arena::{pin, Arena, SnapshotError};
 use epoch_arena_dom::node::lock;
 use epoch_arena_dom::{
-    check_links, compact, corpus, dump, link_shape, load, parse, save, to_html, LinkShape, Links,
-    Node, NodeData, Parsed, PersistError, Unrooted,
+    check_links, compact, corpus, dump, link_shape, load, parse, save, to_html, DocumentList,
+    LinkShape, Links, Node, NodeData, NodeId, Parsed, PersistError, Unrooted,
 };
 
 /// Documents with the unusual parts of a node: templates (a contents key), SVG and MathML
@@ -31,7 +31,7 @@ const TRICKY: &[&str] = &[
 ];
 
 /// What a document looks like: its HTML, its tree dump and its links' shape.
-fn look(arena: &Arena<Node>, document: Key) -> (String, String, LinkShape) {
+fn look(arena: &Arena<Node, NodeId>, document: NodeId) -> (String, String, LinkShape) {
     let guard = pin();
     (
         to_html(arena, document, &guard),
@@ -41,7 +41,7 @@ fn look(arena: &Arena<Node>, document: Key) -> (String, String, LinkShape) {
 }
 
 /// Parses a few generated pages and the tricky documents into one arena.
-fn parse_all(arena: &Arena<Node>) -> Vec<Parsed<'_>> {
+fn parse_all(arena: &Arena<Node, NodeId>) -> Vec<Parsed<'_>> {
     let pages = corpus::generate(5, 12 << 10, 0x5a7e);
     pages
         .iter()
@@ -51,7 +51,7 @@ fn parse_all(arena: &Arena<Node>) -> Vec<Parsed<'_>> {
         .collect()
 }
 
-fn names_and_keys(documents: &[Key]) -> Vec<(String, Key)> {
+fn names_and_keys(documents: &[NodeId]) -> Vec<(String, NodeId)> {
     documents
         .iter()
         .enumerate()
@@ -59,7 +59,7 @@ fn names_and_keys(documents: &[Key]) -> Vec<(String, Key)> {
         .collect()
 }
 
-fn save_to_vec(arena: &Arena<Node>, documents: &[(String, Key)]) -> Vec<u8> {
+fn save_to_vec(arena: &Arena<Node, NodeId>, documents: &[(String, NodeId)]) -> Vec<u8> {
     let mut bytes = Vec::new();
     let info = save(arena, documents, &mut bytes).unwrap();
     assert_eq!(info.bytes, bytes.len() as u64);
@@ -70,7 +70,11 @@ fn save_to_vec(arena: &Arena<Node>, documents: &[(String, Key)]) -> Vec<u8> {
 
 /// The loaded arena holds exactly the original's keys, each with the same links and data;
 /// each document looks the same, and its links agree with each other.
-fn assert_same(original: &Arena<Node>, loaded: &Arena<Node>, documents: &[(String, Key)]) {
+fn assert_same(
+    original: &Arena<Node, NodeId>,
+    loaded: &Arena<Node, NodeId>,
+    documents: &[(String, NodeId)],
+) {
     assert_eq!(loaded.len(), original.len());
     let guard = pin();
     let mut templates = 0;
@@ -110,7 +114,7 @@ fn assert_same(original: &Arena<Node>, loaded: &Arena<Node>, documents: &[(Strin
     );
 }
 
-fn collect_and_drain(arena: &Arena<Node>) {
+fn collect_and_drain(arena: &Arena<Node, NodeId>) {
     arena.collect([]);
     // Swept nodes are dropped, and their slots freed, once the epoch has moved past every
     // guard (other tests' too: the epoch is shared by the process).
@@ -128,7 +132,7 @@ fn collect_and_drain(arena: &Arena<Node>) {
 
 #[test]
 fn documents_round_trip_with_the_same_html_tree_and_keys() {
-    let arena: Arena<Node> = Arena::new();
+    let arena: Arena<Node, NodeId> = Arena::with_key();
     let parsed = parse_all(&arena);
     // Nodes html5ever detached while parsing go, so that every node left is a document's.
     collect_and_drain(&arena);
@@ -183,7 +187,7 @@ fn documents_round_trip_with_the_same_html_tree_and_keys() {
 }
 
 /// `arena` with the document `extra` collected away again (a copy through a snapshot).
-fn loaded_without(arena: &Arena<Node>, extra: Parsed<'_>) -> Arena<Node> {
+fn loaded_without(arena: &Arena<Node, NodeId>, extra: Parsed<'_>) -> Arena<Node, NodeId> {
     drop(extra);
     collect_and_drain(arena);
     let mut bytes = Vec::new();
@@ -193,7 +197,7 @@ fn loaded_without(arena: &Arena<Node>, extra: Parsed<'_>) -> Arena<Node> {
 
 #[test]
 fn round_trips_after_collection_trim_and_compaction() {
-    let mut arena: Arena<Node> = Arena::new();
+    let mut arena: Arena<Node, NodeId> = Arena::with_key();
     let parsed = parse_all(&arena);
     let mut kept = Vec::new();
     let mut dropped = Vec::new();
@@ -237,9 +241,9 @@ fn round_trips_after_collection_trim_and_compaction() {
 }
 
 /// A small file: the tricky documents only.
-fn small_file() -> (Arena<Node>, Vec<(String, Key)>, Vec<u8>) {
-    let arena: Arena<Node> = Arena::new();
-    let keys: Vec<Key> = TRICKY[4..7]
+fn small_file() -> (Arena<Node, NodeId>, DocumentList, Vec<u8>) {
+    let arena: Arena<Node, NodeId> = Arena::with_key();
+    let keys: Vec<NodeId> = TRICKY[4..7]
         .iter()
         .map(|html| parse(&arena, html).unroot().document)
         .collect();
@@ -321,7 +325,7 @@ fn declared_lengths_are_not_believed() {
     let err = load(crafted.as_slice()).map(|_| ()).unwrap_err();
     assert!(matches!(err, PersistError::Corrupt(_)), "{err}");
     // Bytes left over after the list.
-    let mut list = postcard::to_stdvec(&Vec::<(String, Key)>::new()).unwrap();
+    let mut list = postcard::to_stdvec(&Vec::<(String, NodeId)>::new()).unwrap();
     list.push(0);
     let crafted = file_with_list(&list, &bytes[snapshot_start(&bytes)..]);
     let err = load(crafted.as_slice()).map(|_| ()).unwrap_err();
@@ -358,7 +362,8 @@ fn with_links(node: &Node, f: impl FnOnce(&mut Links)) -> Node {
 #[test]
 fn documents_that_are_not_trees_are_corrupt() {
     let (arena, documents, bytes) = small_file();
-    let mut copy: Arena<Node> = Arena::read_snapshot(&bytes[snapshot_start(&bytes)..]).unwrap();
+    let mut copy: Arena<Node, NodeId> =
+        Arena::read_snapshot(&bytes[snapshot_start(&bytes)..]).unwrap();
     let doc = documents[0].1;
     let guard = pin();
     let html = arena.get(doc, &guard).unwrap().links().first_child.unwrap();
@@ -371,7 +376,7 @@ fn documents_that_are_not_trees_are_corrupt() {
     let body = arena.get(html, &guard).unwrap().links().last_child.unwrap();
     drop(guard);
 
-    let damaged = |copy: &mut Arena<Node>, key: Key, f: &dyn Fn(&mut Links)| {
+    let damaged = |copy: &mut Arena<Node, NodeId>, key: NodeId, f: &dyn Fn(&mut Links)| {
         let node = copy.get_mut(key).unwrap();
         let changed = with_links(node, f);
         let original = std::mem::replace(node, changed);
