@@ -60,6 +60,19 @@ fn from_bits<K: ArenaKey>(bits: u64) -> Option<K> {
     Key::from_bits(bits).map(K::from_key)
 }
 
+/// A compare-and-exchange of keys through `cas`, one of the word's (strong or weak): the
+/// keys go in as words, and the word it returns, stored or found, comes back as a key.
+#[inline(always)]
+fn exchange<K: ArenaKey>(
+    current: Option<K>,
+    new: Option<K>,
+    cas: impl FnOnce(u64, u64) -> Result<u64, u64>,
+) -> Result<Option<K>, Option<K>> {
+    cas(to_bits(current), to_bits(new))
+        .map(from_bits)
+        .map_err(from_bits)
+}
+
 impl<K: ArenaKey> AtomicKey<K> {
     /// A cell holding `key`.
     ///
@@ -151,10 +164,9 @@ impl<K: ArenaKey> AtomicKey<K> {
         success: Ordering,
         failure: Ordering,
     ) -> Result<Option<K>, Option<K>> {
-        self.bits
-            .compare_exchange(to_bits(current), to_bits(new), success, failure)
-            .map(from_bits)
-            .map_err(from_bits)
+        exchange(current, new, |c, n| {
+            self.bits.compare_exchange(c, n, success, failure)
+        })
     }
 
     /// As [`compare_exchange`](Self::compare_exchange), but may fail spuriously (even when
@@ -180,10 +192,9 @@ impl<K: ArenaKey> AtomicKey<K> {
         success: Ordering,
         failure: Ordering,
     ) -> Result<Option<K>, Option<K>> {
-        self.bits
-            .compare_exchange_weak(to_bits(current), to_bits(new), success, failure)
-            .map(from_bits)
-            .map_err(from_bits)
+        exchange(current, new, |c, n| {
+            self.bits.compare_exchange_weak(c, n, success, failure)
+        })
     }
 
     /// The key it holds, read through `&mut` (no other thread can be accessing the cell).

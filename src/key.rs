@@ -25,7 +25,10 @@ use core::num::NonZeroU64;
 ///
 /// A key carries no arena identity: a key of one arena used with another arena names
 /// whatever that arena has at the same index and generation (like `slotmap`). Keep keys with
-/// the arena they came from.
+/// the arena they came from. To have such mix-ups found rather than silently answered,
+/// build arenas with [`Builder::distinct_keys`](crate::Builder::distinct_keys): their
+/// generations start from a per-arena base, so another arena's key practically never
+/// matches.
 ///
 /// ```
 /// use epoch_arena::{Arena, Key};

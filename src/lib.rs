@@ -66,10 +66,11 @@
 //!
 //! A key names one insertion. [`Arena::get`] returns that value while it is in the arena, and
 //! `None` forever after it is removed: reuse bumps the slot's generation, and a slot whose
-//! generation would wrap (after 2^30 insertions into it) is retired instead of reused, so a
+//! generation would wrap (after at most 2^30 insertions into it) is retired instead of reused, so a
 //! stale key can never read a wrong value. A key made from arbitrary bits, or an index past
 //! the arena's capacity, is simply not found: no panic, no undefined behaviour. A key carries
-//! no arena identity; use it with the arena that made it.
+//! no arena identity; use it with the arena that made it (or build arenas with
+//! [`Builder::distinct_keys`], whose keys another arena practically never matches).
 //!
 //! # Safety model
 //!

@@ -827,16 +827,7 @@ mod prop {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig {
-            cases: if cfg!(miri) { 2 } else { 64 },
-            // Miri's isolation forbids the file system that failure persistence needs.
-            failure_persistence: if cfg!(miri) {
-                None
-            } else {
-                ProptestConfig::default().failure_persistence
-            },
-            ..ProptestConfig::default()
-        })]
+        #![proptest_config(testkit::proptest_config(64, 2))]
 
         #[test]
         fn compaction_model_unbounded(ops in ops()) {

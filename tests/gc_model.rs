@@ -253,12 +253,7 @@ fn every_kind_in(m: &mut Model<'_>, two: bool) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: if cfg!(miri) { 8 } else { 256 },
-        // Miri's isolation forbids the file system that failure persistence needs.
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(testkit::proptest_config(256, 8))]
 
     #[test]
     fn single_collection(g in graph()) {

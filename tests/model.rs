@@ -154,16 +154,7 @@ fn run(ops: Vec<Op>, max_slots: Option<u32>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-                cases: if cfg!(miri) { 2 } else { 256 },
-        // Miri's isolation forbids the file system that failure persistence needs.
-        failure_persistence: if cfg!(miri) {
-            None
-        } else {
-            ProptestConfig::default().failure_persistence
-        },
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(testkit::proptest_config(256, 2))]
 
     #[test]
     fn model_unbounded(ops in proptest::collection::vec(op(), 0..if cfg!(miri) { 40 } else { 400 })) {

@@ -744,11 +744,8 @@ mod prop {
         proptest::collection::vec(op(), 0..if cfg!(miri) { 20 } else { 200 })
     }
 
-    /// 64 cases (1 under miri), or `PROPTEST_CASES`.
+    /// 64 cases, or `PROPTEST_CASES` (under miri, 1: see the config below).
     fn cases() -> u32 {
-        if cfg!(miri) {
-            return 1;
-        }
         std::env::var("PROPTEST_CASES")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -756,16 +753,7 @@ mod prop {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig {
-            cases: cases(),
-            // Miri's isolation forbids the file system that failure persistence needs.
-            failure_persistence: if cfg!(miri) {
-                None
-            } else {
-                ProptestConfig::default().failure_persistence
-            },
-            ..ProptestConfig::default()
-        })]
+        #![proptest_config(testkit::proptest_config(cases(), 1))]
 
         #[test]
         fn persist_model_unbounded(ops in ops()) {

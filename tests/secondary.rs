@@ -450,16 +450,7 @@ mod model {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig {
-            cases: if cfg!(miri) { 2 } else { 128 },
-            // Miri's isolation forbids the file system that failure persistence needs.
-            failure_persistence: if cfg!(miri) {
-                None
-            } else {
-                ProptestConfig::default().failure_persistence
-            },
-            ..ProptestConfig::default()
-        })]
+        #![proptest_config(testkit::proptest_config(128, 2))]
 
         #[test]
         fn secondary_map_matches_model(

@@ -98,8 +98,9 @@ impl<T, K> Arena<T, K> {
     }
 }
 
-/// Configures an [`Arena`] before it is built: initial capacity, a cap on slots, and the
-/// [`Pacing`](crate::Pacing) of [`collect_if_due`](Arena::collect_if_due).
+/// Configures an [`Arena`] before it is built: initial capacity, a cap on slots, the
+/// [`Pacing`](crate::Pacing) of [`collect_if_due`](Arena::collect_if_due), and whether its
+/// keys are [distinct](Builder::distinct_keys) from other arenas'.
 ///
 /// ```
 /// let big = epoch_arena::Arena::<u64>::builder().capacity(1000).build();
@@ -114,6 +115,7 @@ pub struct Builder<T, K = Key> {
     capacity: usize,
     max_slots: u32,
     pacing: crate::gc::Pacing,
+    distinct_keys: bool,
     _value: PhantomData<fn() -> (T, K)>,
 }
 
@@ -123,6 +125,7 @@ impl<T, K> Clone for Builder<T, K> {
             capacity: self.capacity,
             max_slots: self.max_slots,
             pacing: self.pacing,
+            distinct_keys: self.distinct_keys,
             _value: PhantomData,
         }
     }
@@ -134,6 +137,7 @@ impl<T, K> fmt::Debug for Builder<T, K> {
             .field("capacity", &self.capacity)
             .field("max_slots", &self.max_slots)
             .field("pacing", &self.pacing)
+            .field("distinct_keys", &self.distinct_keys)
             .finish()
     }
 }
@@ -162,6 +166,7 @@ impl<T: Send + Sync, K: ArenaKey> Builder<T, K> {
             capacity: 0,
             max_slots: MAX_SLOTS,
             pacing: crate::gc::Pacing::DEFAULT,
+            distinct_keys: false,
             _value: PhantomData,
         }
     }
@@ -206,10 +211,71 @@ impl<T: Send + Sync, K: ArenaKey> Builder<T, K> {
         self
     }
 
+    /// Makes the arena's keys differ from every other arena's, so that a key used with an
+    /// arena that did not issue it finds nothing (in practice) instead of whatever that arena
+    /// holds at the same index. Off by default.
+    ///
+    /// A key is a slot index and a generation, and every arena counts each slot's generations
+    /// up from the same start, so by default the first key of slot 3 is the same word in
+    /// every arena: a key of arena A used with arena B finds B's value at index 3 (as with
+    /// `slotmap`). With `distinct_keys(true)` the arena picks its own *generation base*, a
+    /// multiple of 4 in `4..2^30` taken from a process-wide counter through a fixed bijection
+    /// (with a per-process random offset), and its slots count their generations up from
+    /// there. The first 2^28 − 1 distinct arenas a process builds get pairwise different
+    /// bases, none of them the default arenas' 0. A key of another arena then matches only if
+    /// this arena's slot happens to stand at exactly the key's generation: never while
+    /// neither slot was reused, and after reuse with a chance of the order of the number of
+    /// reuses over 2^28. (A debugging aid, not a security boundary: keys can still be made
+    /// from bits.)
+    ///
+    /// It costs nothing on any path: the base is the arena's initial *generation floor*
+    /// (see [Memory](crate::implementation#memory)), the state fresh slots start from, and
+    /// lookups still compare the key's generation with the slot's state word. Everything a
+    /// key promises holds as before; keys still order by generation within an index (newer
+    /// is larger), so [`SecondaryMap`](crate::SecondaryMap) and
+    /// [`SharedSecondaryMap`](crate::SharedSecondaryMap) treat them as usual. Each slot
+    /// serves at least 3·2^28 insertions before it retires (2^30 from base 0).
+    ///
+    /// A [`clone`](Clone::clone) of the arena and an arena loaded from its snapshot or serde
+    /// image continue from its generations (its floor is part of the image), so that its
+    /// keys keep their meaning there: they accept the original's keys, and the keys they
+    /// issue later may coincide with the original's.
+    ///
+    /// ```
+    /// use epoch_arena::{pin, Arena};
+    ///
+    /// let a = Arena::builder().distinct_keys(true).build();
+    /// let b = Arena::builder().distinct_keys(true).build();
+    /// let key_a = a.insert("in a");
+    /// let key_b = b.insert("in b");
+    /// assert_eq!(key_a.index(), key_b.index()); // the same slot in each arena ...
+    /// assert_ne!(key_a, key_b); // ... but not the same key
+    /// assert_eq!(b.get(key_a, &pin()), None); // a's key finds nothing in b
+    /// assert!(!b.remove(key_a));
+    ///
+    /// // Default arenas share their keys' generations.
+    /// let c = Arena::new();
+    /// let d = Arena::new();
+    /// let key_c = c.insert(1);
+    /// d.insert(2);
+    /// assert_eq!(d.get(key_c, &pin()), Some(&2));
+    /// ```
+    pub fn distinct_keys(mut self, distinct: bool) -> Self {
+        self.distinct_keys = distinct;
+        self
+    }
+
     /// Builds the arena.
     pub fn build(self) -> Arena<T, K> {
         let gc = GcState::new(self.pacing, core::any::TypeId::of::<K>());
         let inner = Inner::new(self.capacity, self.max_slots, gc);
+        if self.distinct_keys {
+            // Before anyone can take a fresh slot: they all start at this floor.
+            inner
+                .anchor
+                .pool
+                .raise_floor(crate::raw::pool::distinct_floor());
+        }
         Arena {
             raw: NonNull::from(Box::leak(Box::new(inner))),
             _owns: PhantomData,

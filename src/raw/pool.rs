@@ -106,6 +106,45 @@ impl core::fmt::Debug for IndexBatch {
     }
 }
 
+/// Bits of entropy in a distinct arena's generation base ([`distinct_floor`]): the base is
+/// `4·k` for `k` in `1..2^DISTINCT_BITS`, below 2^30, so it stays under
+/// [`RELEASE_LIMIT`](super::release::RELEASE_LIMIT) (trim still gives memory back) and every
+/// slot keeps at least 3·2^28 reuses before it retires.
+pub(crate) const DISTINCT_BITS: u32 = 28;
+
+/// A generation base for an arena built with
+/// [`Builder::distinct_keys`](crate::Builder::distinct_keys): a FREE state (a multiple of 4)
+/// in `4..2^30`, used as the arena's initial generation floor, so that its fresh slots start
+/// at a generation that differs from other arenas'.
+///
+/// The `n`-th call of the process takes `perm((n + seed) mod 2^28)`, where `n + seed` is
+/// [`process_sequence`](crate::sync::process_sequence) (`seed` drawn once per process from
+/// the standard library's random hasher keys) and `perm` is a bijection of 28-bit numbers
+/// (odd multiplications and xor-shifts, each invertible mod 2^28). So the first 2^28 − 1
+/// distinct arenas of a process get pairwise different bases (0, the default arenas' base,
+/// is skipped), and which base an arena gets differs from run to run.
+pub(crate) fn distinct_floor() -> u32 {
+    loop {
+        let k = permute28(crate::sync::process_sequence());
+        if k != 0 {
+            return k << 2;
+        }
+    }
+}
+
+/// A bijection of `0..2^28` (the input's high bits are ignored): each step is invertible
+/// modulo 2^28, an odd multiplication or an xor with the value shifted right.
+fn permute28(x: u32) -> u32 {
+    const MASK: u32 = (1 << DISTINCT_BITS) - 1;
+    let mut x = x & MASK;
+    x = x.wrapping_mul(0x9E37_79B1) & MASK;
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x85EB_CA77) & MASK;
+    x ^= x >> 13;
+    x = x.wrapping_mul(0xC2B2_AE3D) & MASK;
+    x ^ (x >> 16)
+}
+
 /// The shared sources of free indices of one arena.
 pub(crate) struct IndexPool {
     /// Batches of FREE slots.
@@ -456,5 +495,29 @@ mod tests {
         assert_eq!(pool.pop(&g).unwrap().as_slice(), &[(20, 0)]);
         drop(g);
         // One node left; Drop frees it (miri checks for the leak).
+    }
+
+    #[test]
+    fn distinct_floors_are_free_states_below_2_30_and_pairwise_different() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..if cfg!(miri) { 100 } else { 100_000 } {
+            let floor = distinct_floor();
+            assert!(super::super::slot::is_free(floor), "{floor}");
+            assert!(floor != 0 && floor < 1 << 30, "{floor}");
+            assert!(seen.insert(floor), "{floor} twice");
+        }
+    }
+
+    #[test]
+    fn permute28_is_a_bijection_on_a_window() {
+        // Injective on consecutive inputs (the way `distinct_floor` walks it), and it only
+        // depends on the low 28 bits.
+        let n: u32 = if cfg!(miri) { 1 << 8 } else { 1 << 20 };
+        let mut seen = std::collections::HashSet::new();
+        for x in 0..n {
+            let y = permute28(x.wrapping_sub(n / 2));
+            assert!(y < 1 << DISTINCT_BITS && seen.insert(y), "collision at {x}");
+        }
+        assert_eq!(permute28(5), permute28(5 | 1 << 28));
     }
 }

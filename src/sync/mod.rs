@@ -34,6 +34,27 @@ pub(crate) mod stack;
 
 pub(crate) use core::sync::atomic::Ordering;
 
+/// The next number of a process-wide sequence that starts at a random point: successive
+/// calls, from any threads, return successive `u32`s (wrapping), the first of them drawn
+/// once per process from the standard library's random hasher keys.
+///
+/// Plain `std` types also under loom, on purpose: loom's atomics belong to one model run and
+/// cannot live in a `static`, and no model depends on these numbers (they only pick
+/// [`Builder::distinct_keys`](crate::Builder::distinct_keys)' generation bases; see
+/// `raw/pool.rs`).
+pub(crate) fn process_sequence() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    static START: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(|| {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(0x5EED);
+        hasher.finish() as u32
+    });
+    // Relaxed: only the values matter, each returned once.
+    NEXT.fetch_add(1, Ordering::Relaxed).wrapping_add(start)
+}
+
 /// log2 of the size of chunk 0 (see `raw/chunk.rs`). Small under loom and miri so tests
 /// cross chunk boundaries.
 pub(crate) const BASE_SHIFT: u32 = if cfg!(loom) {
