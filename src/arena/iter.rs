@@ -23,6 +23,13 @@ impl Cursor {
         Cursor { next: 0, end }
     }
 
+    /// Walks slot indices `start..end` only (for the parallel iterators, which split the
+    /// index space into ranges).
+    #[cfg(feature = "rayon")]
+    pub(crate) fn range(start: u64, end: u64) -> Self {
+        Cursor { next: start, end }
+    }
+
     #[inline]
     pub(crate) fn next_slot<'d, T>(
         &mut self,
@@ -76,6 +83,18 @@ impl<'g, T, K> Iter<'g, T, K> {
         Iter {
             dir,
             cursor: Cursor::new(high_water),
+            _guard: PhantomData,
+            _key: PhantomData,
+        }
+    }
+
+    /// The live values of slot indices `start..end` only (for
+    /// [`Arena::par_for_each`], which walks the index space in ranges).
+    #[cfg(feature = "rayon")]
+    pub(crate) fn range(dir: &'g ChunkDir<T>, start: u64, end: u64, _guard: &'g Guard) -> Self {
+        Iter {
+            dir,
+            cursor: Cursor::range(start, end),
             _guard: PhantomData,
             _key: PhantomData,
         }

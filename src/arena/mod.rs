@@ -4,7 +4,8 @@
 //! Everything here is a safe surface over the raw store (`raw/`): the shared-reference
 //! operations (`insert`, `get`, `remove`, ...) in this file, the `&mut` operations that need
 //! no grace period in `exclusive.rs`, and the collector's entry points (`collect`, `shade`,
-//! `root`) in `collect.rs`, which call into `gc/`. How a key promises what it does is in the
+//! `root`) in `collect.rs`, which call into `gc/`. With feature `rayon`, `par.rs` adds the
+//! parallel iteration on top of the iterators' slot cursor. How a key promises what it does is in the
 //! [crate docs](crate#what-a-key-promises); how the operations work is in the
 //! [design document](crate::implementation).
 
@@ -17,6 +18,8 @@ mod handle;
 mod image;
 mod iter;
 mod memory;
+#[cfg(feature = "rayon")]
+mod par;
 mod root;
 mod traits;
 
