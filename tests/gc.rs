@@ -103,7 +103,7 @@ fn trees_dags_cycles_and_self_loops() {
 
 #[test]
 fn deep_list_does_not_overflow_the_stack() {
-    const N: usize = if cfg!(miri) { 2_000 } else { 1_000_000 };
+    const N: usize = if cfg!(miri) { 500 } else { 1_000_000 };
     let arena: Arena<Option<Key>> = Arena::new();
     let mut head = arena.insert(None);
     let tail = head;
@@ -150,7 +150,7 @@ fn roots_keep_values_until_dropped() {
     drop(root2);
     assert_eq!(arena.collect([]).swept, 2);
     // Cells are reused.
-    for _ in 0..100 {
+    for _ in 0..if cfg!(miri) { 20 } else { 100 } {
         let k = arena.insert(node(3));
         let r = arena.root(k);
         // The previous iteration's value is no longer rooted.
@@ -387,7 +387,8 @@ fn collecting_while_pinned_panics() {
 fn two_concurrent_collections_sweep_each_value_once() {
     let arena = Arena::new();
     let root = arena.insert(node(0));
-    for i in 1..2000 {
+    let n = if cfg!(miri) { 400 } else { 2000 };
+    for i in 1..n {
         let k = arena.insert(node(i));
         if i % 2 == 0 {
             link(&arena, root, k);
@@ -402,8 +403,8 @@ fn two_concurrent_collections_sweep_each_value_once() {
             });
         }
     });
-    assert_eq!(swept.load(Ordering::Relaxed), 1000);
-    assert_eq!(arena.len(), 1000);
+    assert_eq!(swept.load(Ordering::Relaxed), n as usize / 2);
+    assert_eq!(arena.len(), n as usize / 2);
 }
 
 /// Writers insert nodes and link them under shade into a rooted tree, and move subtrees

@@ -222,7 +222,7 @@ fn dropped_arena_frees_its_memory_while_its_reclamation_waits_in_an_idle_threads
 
 #[test]
 fn thread_local_insert_cache_keeps_nothing_of_a_dropped_arena() {
-    const VALUES: usize = if cfg!(miri) { 1 << 12 } else { 1 << 20 };
+    const VALUES: usize = if cfg!(miri) { 1 << 10 } else { 1 << 20 };
     const SLACK: isize = 4 * KIB;
     let kept = measured(|| {
         pin().flush();

@@ -305,3 +305,40 @@ impl<T: Send + Sync, K: ArenaKey> FromParallelIterator<T> for Arena<T, K> {
         arena
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Small enough for miri, large enough for several ranges and blocks: the unsafe
+    //! `&mut T` hand-out of disjoint ranges and `par_retain`'s removals run under it.
+    use super::BLOCK;
+    use crate::{pin, Arena};
+    use rayon::prelude::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    const N: u64 = 2 * BLOCK + 100;
+
+    #[test]
+    fn every_value_is_visited_once_by_each_pass() {
+        let mut arena = Arena::new();
+        let keys: Vec<_> = (0..N).map(|i| arena.insert(i)).collect();
+        for k in keys.iter().step_by(3) {
+            assert!(arena.take(*k).is_some());
+        }
+        arena.par_iter_mut().for_each(|(_, v)| *v += N);
+        let sum = AtomicU64::new(0);
+        arena.par_for_each(|k, v| {
+            assert_eq!(*v, u64::from(k.index()) + N);
+            sum.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(sum.into_inner(), arena.len() as u64);
+        arena.par_retain(|_, v| *v % 2 == 0);
+        let guard = pin();
+        for (i, k) in keys.iter().enumerate() {
+            let kept = i % 3 != 0 && (i as u64 + N) % 2 == 0;
+            assert_eq!(arena.get(*k, &guard).is_some(), kept, "{i}");
+        }
+        drop(guard);
+        let again = arena.insert(0);
+        assert!(keys.iter().all(|k| *k != again), "a stale key came back");
+    }
+}
