@@ -308,8 +308,8 @@ impl<T: Send + Sync, K: ArenaKey> FromParallelIterator<T> for Arena<T, K> {
 
 #[cfg(test)]
 mod tests {
-    //! Small enough for miri, large enough for several ranges and blocks: the unsafe
-    //! `&mut T` hand-out of disjoint ranges and `par_retain`'s removals run under it.
+    //! Every pass over an arena of a few blocks, with holes: each live value is visited
+    //! once, and `par_retain` removes exactly the rejected ones and kills their keys.
     use super::BLOCK;
     use crate::{pin, Arena};
     use rayon::prelude::*;
