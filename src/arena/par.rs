@@ -331,10 +331,10 @@ mod tests {
             sum.fetch_add(1, Ordering::Relaxed);
         });
         assert_eq!(sum.into_inner(), arena.len() as u64);
-        arena.par_retain(|_, v| *v % 2 == 0);
+        arena.par_retain(|_, v| v.is_multiple_of(2));
         let guard = pin();
         for (i, k) in keys.iter().enumerate() {
-            let kept = i % 3 != 0 && (i as u64 + N) % 2 == 0;
+            let kept = i % 3 != 0 && (i as u64 + N).is_multiple_of(2);
             assert_eq!(arena.get(*k, &guard).is_some(), kept, "{i}");
         }
         drop(guard);
