@@ -322,8 +322,12 @@ impl<'a: 'g, 'g> ArenaSink<'a, 'g> {
         copy
     }
 
-    /// Same size as `Attribute`, so this reuses the vector's allocation.
+    /// Same size as `Attribute`, so this reuses the vector's allocation. Most elements
+    /// have no attributes: those skip the in-place collection (about 75 instructions).
     fn attrs(attrs: Vec<Attribute>) -> Vec<Attr> {
+        if attrs.is_empty() {
+            return Vec::new();
+        }
         attrs.into_iter().map(Attr::from).collect()
     }
 }
