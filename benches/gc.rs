@@ -15,9 +15,14 @@
 //!   and a `Vec<u64>` live bitmap. One collection: clear the mark bits, mark from the root
 //!   with an explicit stack (test the bit, set it, push), sweep all nodes a word at a time
 //!   (free `live & !marked`). One thread, no atomics.
-//! * `arena_1_marker`: an `Arena<Vec<Key>>` holding the same tree (children as keys, the
-//!   vectors allocated in the same order and with the same capacities as the floor's), one
+//! * `arena_1_marker`: an `Arena<Vec<Key>>` holding the same tree (children as keys), built
+//!   as a client builds it: empty vectors inserted in index order, then grown through
+//!   `Arena::get_mut` by pushes in the same order as the floor's (whose `Vec<u32>`s grow
+//!   the same way), so the buffers are reallocated as they grow and land wherever the
+//!   allocator puts them; one
 //!   `collect_with([root], CollectOptions { threads: 1, parallel_min_slots: usize::MAX })`.
+//!   (`GC_PRESIZED=1` allocates every vector with its final capacity instead, in index
+//!   order, as this bench did before.)
 //! * `arena_2_markers`: the same with `threads: 2, parallel_min_slots: 0`.
 //! * `*_garbage`: the same tree plus `nodes / 2` unreachable leaves (`Vec::new()` values)
 //!   inserted before every timed collection (insertion untimed), so the sweep frees them.
@@ -50,11 +55,13 @@
 //!
 //! With `--test` (`cargo bench -p benches --bench gc -- --test`) every benchmark runs once and the
 //! latency runs are short; nothing is written to the JSON files then.
+//!
+//! `GC_PROFILE=<nodes>[,<collections>[,floor+arena1+arena2]]` in the environment runs no
+//! criterion: it prints each contender's median, minimum and maximum time and the arena's
+//! phases, for comparing process runs or for `valgrind --tool=cachegrind` (see [`profile`]).
 
 use criterion::measurement::WallTime;
-use criterion::{
-    criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
-};
+use criterion::{criterion_group, BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use epoch_arena::{pin, Arena, CollectOptions, CollectStats, Key};
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -79,11 +86,16 @@ fn random_parents(n: usize) -> Vec<u32> {
     parent
 }
 
-/// Children per node.
-fn child_counts(parent: &[u32]) -> Vec<usize> {
+/// The capacity each node's children vector starts with: 0 (grown by pushes), or with
+/// `GC_PRESIZED=1` in the environment each node's final child count, so the buffers are
+/// allocated in index order and never move (the layout this bench used before, kept for
+/// comparison: `GC_PRESIZED=1 GC_PROFILE=..`).
+fn child_capacities(parent: &[u32]) -> Vec<usize> {
     let mut counts = vec![0usize; parent.len()];
-    for &p in &parent[1..] {
-        counts[p as usize] += 1;
+    if std::env::var_os("GC_PRESIZED").is_some_and(|v| v == "1") {
+        for &p in &parent[1..] {
+            counts[p as usize] += 1;
+        }
     }
     counts
 }
@@ -208,10 +220,13 @@ struct Floor {
 }
 
 impl Floor {
-    fn new(parent: &[u32], counts: &[usize]) -> Floor {
+    fn new(parent: &[u32]) -> Floor {
         let n = parent.len();
-        // Allocated in index order with their final capacity, like the arena's values.
-        let mut nodes: Vec<Vec<u32>> = counts.iter().map(|&c| Vec::with_capacity(c)).collect();
+        // Empty vectors grown by pushes in child order, like the arena's (see `build_arena`).
+        let mut nodes: Vec<Vec<u32>> = child_capacities(parent)
+            .into_iter()
+            .map(Vec::with_capacity)
+            .collect();
         for (i, &p) in parent.iter().enumerate().skip(1) {
             nodes[p as usize].push(i as u32);
         }
@@ -290,12 +305,15 @@ impl Floor {
 
 type Node = Vec<Key>;
 
-/// The tree in an arena: the arena and the root's key (node `i` has key `keys[i]`).
-fn build_arena(parent: &[u32], counts: &[usize]) -> (Arena<Node>, Vec<Key>) {
+/// The tree in an arena: the arena and the keys (node `i` has key `keys[i]`). Empty
+/// vectors inserted in index order, then grown through `get_mut` by pushes in the floor's
+/// order, as a client builds a tree: each buffer is reallocated as it grows, so buffers
+/// land wherever the allocator puts them, in no relation to the slots' order.
+fn build_arena(parent: &[u32]) -> (Arena<Node>, Vec<Key>) {
     let mut arena: Arena<Node> = Arena::new();
-    let keys: Vec<Key> = counts
-        .iter()
-        .map(|&c| arena.insert(Vec::with_capacity(c)))
+    let keys: Vec<Key> = child_capacities(parent)
+        .into_iter()
+        .map(|c| arena.insert(Vec::with_capacity(c)))
         .collect();
     for (i, &p) in parent.iter().enumerate().skip(1) {
         arena.get_mut(keys[p as usize]).expect("live").push(keys[i]);
@@ -492,13 +510,12 @@ fn gc_sizes(c: &mut Criterion) {
 fn gc_size(c: &mut Criterion, n: usize, label: &str) {
     let group_name = format!("gc_{label}");
     let parent = random_parents(n);
-    let counts = child_counts(&parent);
     let garbage = n / 2;
     let mut phases: Vec<(String, String)> = Vec::new();
     let mut g = config_group(c, &group_name, n);
 
     {
-        let mut floor = Floor::new(&parent, &counts);
+        let mut floor = Floor::new(&parent);
         assert_eq!(
             floor.collect(0),
             (n, 0),
@@ -516,7 +533,7 @@ fn gc_size(c: &mut Criterion, n: usize, label: &str) {
     }
 
     {
-        let (arena, keys) = build_arena(&parent, &counts);
+        let (arena, keys) = build_arena(&parent);
         let root = keys[0];
         drop(keys);
         for (name, opts, threads) in [
@@ -761,8 +778,7 @@ fn latency_histogram(
 fn gc_reader_latency(c: &mut Criterion) {
     let n = LATENCY_NODES;
     let parent = random_parents(n);
-    let counts = child_counts(&parent);
-    let (arena, keys) = build_arena(&parent, &counts);
+    let (arena, keys) = build_arena(&parent);
     let root = keys[0];
     let gets = if test_mode() { 10_000 } else { LATENCY_GETS };
 
@@ -798,5 +814,86 @@ fn gc_reader_latency(c: &mut Criterion) {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Profile mode
+
+/// `GC_PROFILE=<nodes>[,<collections>[,<contenders>]]` runs no criterion: it builds the tree
+/// once per contender (`floor`, `arena1`, `arena2`, comma-free: `floor+arena1`; all three by
+/// default), runs the collections (20 by default) and prints each contender's median,
+/// minimum and maximum wall time, and the process's transparent-huge-page and RSS totals.
+/// Start it several times to compare process runs, or under `valgrind --tool=cachegrind`
+/// (one contender, few collections) for instruction and simulated cache-miss counts.
+fn profile(spec: &str) {
+    let mut parts = spec.split(',');
+    let n: usize = parts
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("GC_PROFILE=<nodes>,..");
+    let runs: usize = parts.next().and_then(|p| p.parse().ok()).unwrap_or(20);
+    let which = parts.next().unwrap_or("floor+arena1+arena2");
+    let parent = random_parents(n);
+    let report = |name: &str, mut times: Vec<f64>| {
+        let (min, max) = (
+            times.iter().copied().fold(f64::MAX, f64::min),
+            times.iter().copied().fold(0.0, f64::max),
+        );
+        let med = median(&mut times);
+        println!(
+            "{name:>8} {n:>8} nodes: median {:.3} ms, min {:.3}, max {:.3}, {:.1} ns/node",
+            med * 1e3,
+            min * 1e3,
+            max * 1e3,
+            med * 1e9 / n as f64
+        );
+    };
+    for contender in which.split('+') {
+        match contender {
+            "floor" => {
+                let mut floor = Floor::new(&parent);
+                let times = (0..runs)
+                    .map(|_| timed_floor(&mut floor).wall.as_secs_f64())
+                    .collect();
+                report(contender, times);
+            }
+            "arena1" | "arena2" => {
+                let opts = if contender == "arena1" {
+                    one_marker()
+                } else {
+                    two_markers()
+                };
+                let (arena, keys) = build_arena(&parent);
+                let mut phases = Phases::default();
+                let times = (0..runs)
+                    .map(|_| {
+                        let r = timed_collect(&arena, keys[0], opts);
+                        assert_eq!((r.marked, r.swept), (n, 0));
+                        let wall = r.wall.as_secs_f64();
+                        phases.record(r);
+                        wall
+                    })
+                    .collect();
+                report(contender, times);
+                println!("{contender:>8} phases: {}", phases.json(n));
+            }
+            other => panic!("unknown contender {other}"),
+        }
+    }
+    if let Ok(rollup) = std::fs::read_to_string("/proc/self/smaps_rollup") {
+        for line in rollup.lines() {
+            if line.starts_with("Rss:") || line.starts_with("AnonHugePages:") {
+                println!("{}", line.split_whitespace().collect::<Vec<_>>().join(" "));
+            }
+        }
+    }
+}
+
 criterion_group!(benches, gc_sizes, gc_reader_latency);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("GC_PROFILE") {
+        profile(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

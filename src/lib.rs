@@ -262,6 +262,35 @@ pub mod __private {
     pub use serde;
 }
 
+/// The collector's helper-thread protocol, for the loom model `gc_helpers_park_and_wake`
+/// (a collection never starts helper threads under loom); not part of the API.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    /// The helper threads of one collector (see `gc/helpers.rs`).
+    #[derive(Default)]
+    pub struct Helpers(crate::gc::helpers::Helpers);
+
+    impl core::fmt::Debug for Helpers {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("Helpers")
+        }
+    }
+
+    impl Helpers {
+        /// No threads yet.
+        pub fn new() -> Self {
+            Helpers(crate::gc::helpers::Helpers::new())
+        }
+
+        /// Runs `job(0)` here and `job(1..)` on up to `helpers` helper threads; returns the
+        /// parts that ran, once all of them have finished.
+        pub fn run(&self, helpers: usize, job: &(dyn Fn(usize) + Sync)) -> usize {
+            self.0.run(helpers, job).0
+        }
+    }
+}
+
 #[doc = include_str!("../IMPLEMENTATION.md")]
 pub mod implementation {}
 

@@ -442,3 +442,59 @@ fn typed_keys_trace_and_relocate_only_the_arenas_own_key_type() {
     assert_eq!(alive(&nodes, &kept), [true; 4]);
     assert_eq!(alive(&nodes, &[new(decoy[0]), new(decoy[1])]), [false; 2]);
 }
+
+/// Counts the `Trace::prefetch` calls it receives (the hint has `&self` only).
+#[derive(Default)]
+struct PrefetchProbe(std::cell::Cell<u32>);
+
+impl Trace for PrefetchProbe {
+    fn trace(&self, _: &mut epoch_arena::Tracer<'_>) {}
+    fn prefetch(&self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+#[derive(Trace, Default)]
+struct Prefetched {
+    a: PrefetchProbe,
+    #[trace(skip)]
+    skipped: PrefetchProbe,
+    nested: Option<PrefetchProbe>,
+}
+
+#[derive(Trace)]
+#[allow(dead_code)]
+enum PrefetchedEnum {
+    Empty,
+    Tuple(PrefetchProbe, #[trace(skip)] PrefetchProbe),
+    Named { a: PrefetchProbe },
+}
+
+#[test]
+fn derived_prefetch_forwards_to_every_field_that_is_not_skipped() {
+    let s = Prefetched {
+        nested: Some(PrefetchProbe::default()),
+        ..Prefetched::default()
+    };
+    s.prefetch();
+    s.prefetch();
+    assert_eq!(s.a.0.get(), 2);
+    assert_eq!(s.skipped.0.get(), 0, "a skipped field is not visited");
+    assert_eq!(s.nested.as_ref().unwrap().0.get(), 2);
+
+    let t = PrefetchedEnum::Tuple(PrefetchProbe::default(), PrefetchProbe::default());
+    t.prefetch();
+    let PrefetchedEnum::Tuple(visited, skipped) = &t else {
+        unreachable!()
+    };
+    assert_eq!((visited.0.get(), skipped.0.get()), (1, 0));
+    let n = PrefetchedEnum::Named {
+        a: PrefetchProbe::default(),
+    };
+    n.prefetch();
+    let PrefetchedEnum::Named { a } = &n else {
+        unreachable!()
+    };
+    assert_eq!(a.0.get(), 1);
+    PrefetchedEnum::Empty.prefetch();
+}

@@ -116,7 +116,8 @@ fn deep_list_does_not_overflow_the_stack() {
     assert!(arena.contains(tail) && !arena.contains(garbage));
     if !cfg!(miri) {
         let stats = arena.collect_with([head], two());
-        assert_eq!(stats.threads, 2);
+        // The helper takes part if it wakes before the caller is done.
+        assert!((1..=2).contains(&stats.threads));
         assert_eq!((stats.marked, stats.swept), (N, 0));
     }
 }
@@ -545,4 +546,129 @@ fn collection_concurrent_with_linking_writers_and_a_walking_reader() {
     assert!(
         swept_total.load(Ordering::Relaxed) + stats.swept >= garbage_made.load(Ordering::Relaxed)
     );
+}
+
+/// The reachable part of `edges` (by index) from `roots`, by a plain depth-first search.
+fn reachable_from(edges: &[Vec<usize>], roots: &[usize]) -> Vec<bool> {
+    let mut seen = vec![false; edges.len()];
+    let mut stack = roots.to_vec();
+    while let Some(i) = stack.pop() {
+        if !std::mem::replace(&mut seen[i], true) {
+            stack.extend(&edges[i]);
+        }
+    }
+    seen
+}
+
+/// The marker's pipeline (edges greyed 16 edges after they arrive, values traced 16 values
+/// after they are taken, both rings flushed before the marker looks for more work) against
+/// a plain search: graphs with fan-outs from 0 to far past a ring's length, long chains,
+/// duplicate, stale and foreign edges, several roots, one and two markers. Every reachable
+/// value survives, every other one goes, and each is traced once.
+#[test]
+fn the_marker_pipeline_marks_exactly_the_reachable_values() {
+    let n = if cfg!(miri) { 120 } else { 4000 };
+    for (seed, opts) in [(1, one()), (2, one()), (3, two()), (4, two())] {
+        let mut rng = testkit::Rng::new(0x6d61726b ^ seed);
+        // Fan-out: mostly 0-2, sometimes a burst of up to 40 edges (past both rings).
+        let edges: Vec<Vec<usize>> = (0..n)
+            .map(|i| {
+                let fan = match rng.below(10) {
+                    0..=5 => rng.below(3),
+                    6..=8 => usize::from(i + 1 < n), // a chain link
+                    _ => rng.below(41),
+                };
+                (0..fan)
+                    .map(|k| {
+                        if fan == 1 && i + 1 < n {
+                            i + 1
+                        } else if k % 7 == 6 {
+                            i // a self-loop or a duplicate
+                        } else {
+                            rng.below(n)
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let roots = [0, rng.below(n), rng.below(n)];
+        let live = reachable_from(&edges, &roots);
+        let arena: Arena<Vec<Key>> = Arena::new();
+        let keys: Vec<Key> = (0..n).map(|_| arena.insert(Vec::new())).collect();
+        let dead = arena.insert(Vec::new());
+        arena.remove(dead);
+        let foreign = Key::from_bits((1u64 << 60) | 1).unwrap();
+        let mut arena = arena;
+        for (i, out) in edges.iter().enumerate() {
+            let v = arena.get_mut(keys[i]).unwrap();
+            v.extend(out.iter().map(|&j| keys[j]));
+            if i % 5 == 0 {
+                v.extend([dead, foreign]); // edges to nothing, between the real ones
+                v.rotate_right(1);
+            }
+        }
+        let stats = arena.collect_with(roots.iter().map(|&r| keys[r]), opts);
+        let expected = live.iter().filter(|&&l| l).count();
+        assert_eq!(
+            (stats.marked, stats.swept),
+            (expected, n - expected),
+            "seed {seed}"
+        );
+        for (i, &l) in live.iter().enumerate() {
+            assert_eq!(arena.contains(keys[i]), l, "seed {seed}: node {i}");
+        }
+        // The survivors are marked again, and only they.
+        let again = arena.collect_with(roots.iter().map(|&r| keys[r]), opts);
+        assert_eq!((again.marked, again.swept), (expected, 0), "seed {seed}");
+    }
+}
+
+/// A value whose `Trace::prefetch` hint is called by the collector on the value itself,
+/// never on a removed or unrelated one, and before its `trace`.
+#[test]
+fn prefetch_hints_are_called_on_live_values_before_their_trace() {
+    struct Hinted {
+        id: usize,
+        edges: Vec<Key>,
+        hinted: AtomicBool,
+        bad: Arc<AtomicUsize>,
+    }
+    impl Trace for Hinted {
+        fn trace(&self, tracer: &mut Tracer<'_>) {
+            self.edges.trace(tracer);
+        }
+        fn prefetch(&self) {
+            if self.id == usize::MAX {
+                self.bad.fetch_add(1, Ordering::Relaxed); // the unreachable marker value
+            }
+            self.hinted.store(true, Ordering::Relaxed);
+            self.edges.prefetch();
+        }
+    }
+    let bad = Arc::new(AtomicUsize::new(0));
+    let mut arena: Arena<Hinted> = Arena::new();
+    let new = |id, bad: &Arc<AtomicUsize>| Hinted {
+        id,
+        edges: Vec::new(),
+        hinted: AtomicBool::new(false),
+        bad: bad.clone(),
+    };
+    let keys: Vec<Key> = (0..200).map(|i| arena.insert(new(i, &bad))).collect();
+    arena.insert(new(usize::MAX, &bad));
+    for i in 1..200 {
+        let parent = keys[(i - 1) / 3];
+        arena.get_mut(parent).unwrap().edges.push(keys[i]);
+    }
+    let stats = arena.collect_with([keys[0]], one());
+    assert_eq!((stats.marked, stats.swept), (200, 1));
+    assert_eq!(bad.load(Ordering::Relaxed), 0);
+    // A value is hinted once `AHEAD / 2` more values have been taken after it; those traced
+    // by a flush (when the work stack ran dry) before that were not (36 of 200 here, one
+    // marker being deterministic).
+    let guard = pin();
+    let hinted = keys
+        .iter()
+        .filter(|&&k| arena.get(k, &guard).unwrap().hinted.load(Ordering::Relaxed))
+        .count();
+    assert!(hinted >= 150, "only {hinted} of 200 values were hinted");
 }

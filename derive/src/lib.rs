@@ -224,6 +224,8 @@ fn find_names(tokens: TokenStream2, names: &[Ident], found: &mut [bool]) {
 struct Visit {
     /// The calls, one per field the derive does not skip, in declaration order.
     calls: Vec<TokenStream2>,
+    /// For `Trace`: the `Trace::prefetch` calls on the same fields.
+    prefetches: Vec<TokenStream2>,
     /// For an enum variant: the pattern that binds those fields (after `Self::Variant`).
     pattern: TokenStream2,
 }
@@ -239,6 +241,7 @@ fn visit(
     errors: &mut Errors,
 ) -> Visit {
     let mut calls = Vec::new();
+    let mut prefetches = Vec::new();
     let mut pattern = Vec::new();
     for (i, field) in fields.iter().enumerate() {
         let skipped = is_skipped(derive, field, errors);
@@ -277,6 +280,9 @@ fn visit(
                 Derive::Relocate => quote_spanned!(span=> &mut self.#member),
             }
         };
+        if derive == Derive::Trace {
+            prefetches.push(quote_spanned!(span=> ::epoch_arena::Trace::prefetch(#place);));
+        }
         calls.push(derive.call(span, place));
     }
     let pattern = match fields {
@@ -284,22 +290,34 @@ fn visit(
         Fields::Unnamed(_) => quote!((#(#pattern),*)),
         Fields::Unit => quote!(),
     };
-    Visit { calls, pattern }
+    Visit {
+        calls,
+        prefetches,
+        pattern,
+    }
 }
 
 fn expand(input: DeriveInput, derive: Derive) -> syn::Result<TokenStream2> {
     let mut errors = Errors::default();
     reject_attributes(derive, &input.attrs, "the type", &mut errors);
     let mut visited_types = Vec::new();
-    let (body, visits_a_field) = match &input.data {
+    // `prefetch_body` is `Trace::prefetch`'s: the same visit, calling `prefetch`.
+    let (body, prefetch_body, visits_a_field) = match &input.data {
         Data::Struct(data) => {
             let visit = visit(derive, &data.fields, false, &mut visited_types, &mut errors);
-            let calls = visit.calls;
-            (quote!(#(#calls)*), !calls.is_empty())
+            let (calls, prefetches) = (visit.calls, visit.prefetches);
+            (
+                quote!(#(#calls)*),
+                quote!(#(#prefetches)*),
+                !calls.is_empty(),
+            )
         }
-        Data::Enum(data) if data.variants.is_empty() => (quote!(match *self {}), false),
+        Data::Enum(data) if data.variants.is_empty() => {
+            (quote!(match *self {}), quote!(match *self {}), false)
+        }
         Data::Enum(data) => {
             let mut arms = Vec::new();
+            let mut prefetch_arms = Vec::new();
             let mut any = false;
             for variant in &data.variants {
                 reject_attributes(derive, &variant.attrs, "a variant", &mut errors);
@@ -311,11 +329,16 @@ fn expand(input: DeriveInput, derive: Derive) -> syn::Result<TokenStream2> {
                     &mut errors,
                 );
                 let name = &variant.ident;
-                let (pattern, calls) = (visit.pattern, visit.calls);
+                let (pattern, calls, prefetches) = (visit.pattern, visit.calls, visit.prefetches);
                 any |= !calls.is_empty();
+                prefetch_arms.push(quote!(Self::#name #pattern => { #(#prefetches)* }));
                 arms.push(quote!(Self::#name #pattern => { #(#calls)* }));
             }
-            (quote!(match self { #(#arms)* }), any)
+            (
+                quote!(match self { #(#arms)* }),
+                quote!(match self { #(#prefetch_arms)* }),
+                any,
+            )
         }
         Data::Union(data) => {
             let union_token = &data.union_token;
@@ -328,7 +351,7 @@ fn expand(input: DeriveInput, derive: Derive) -> syn::Result<TokenStream2> {
                     derive.name()
                 ),
             ));
-            (quote!(), false)
+            (quote!(), quote!(), false)
         }
     };
     errors.finish()?;
@@ -372,6 +395,10 @@ fn expand(input: DeriveInput, derive: Derive) -> syn::Result<TokenStream2> {
                 impl #impl_generics ::epoch_arena::Trace for #ident #ty_generics #where_clause {
                     fn trace(&self, #tracer: &mut ::epoch_arena::Tracer<'_>) {
                         #body
+                    }
+                    #[inline]
+                    fn prefetch(&self) {
+                        #prefetch_body
                     }
                 }
             }

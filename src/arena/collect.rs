@@ -334,7 +334,7 @@ mod tests {
     fn with_spawn_limit(spawns: Option<usize>, body: impl FnOnce() + Send + 'static) {
         let (done, finished) = mpsc::channel();
         let thread = std::thread::spawn(move || {
-            crate::gc::parallel::limit_spawns(spawns);
+            crate::gc::helpers::limit_spawns(spawns);
             body();
             done.send(()).unwrap();
         });
@@ -354,13 +354,13 @@ mod tests {
     #[test]
     fn refused_collector_threads_leave_the_work_to_those_that_started() {
         let n = if cfg!(miri) { 100 } else { 5000 };
-        // Four threads asked for: three marker spawns, then up to three sweeper spawns,
-        // refused from the `spawns`-th on. Miri (slow with threads) takes every other limit:
-        // none, some markers, some sweepers, all.
+        // Four threads asked for: three helper spawns, refused from the `spawns`-th on (and
+        // tried again, and refused again, by the sweep and by the second collection). Miri
+        // (slow with threads) takes every other limit.
         let limits: &[Option<usize>] = if cfg!(miri) {
-            &[Some(0), Some(2), Some(4), None]
+            &[Some(0), Some(2), None]
         } else {
-            &[Some(0), Some(1), Some(2), Some(3), Some(4), Some(5), None]
+            &[Some(0), Some(1), Some(2), Some(3), Some(4), None]
         };
         for &spawns in limits {
             with_spawn_limit(spawns, move || {
@@ -370,16 +370,50 @@ mod tests {
                     parallel_min_slots: 0,
                 };
                 let stats = arena.collect_with([tree[0]], opts);
-                let markers = 1 + spawns.unwrap_or(3).min(3);
-                assert_eq!(stats.threads, markers, "{spawns:?} spawns allowed");
+                let helpers = spawns.unwrap_or(3).min(3);
+                assert_eq!(
+                    arena.inner().collector.helper_threads(),
+                    helpers,
+                    "{spawns:?} spawns allowed"
+                );
+                // A helper that wakes after the others finished takes no part.
+                assert!((1..=1 + helpers).contains(&stats.threads), "{spawns:?}");
                 assert_eq!((stats.marked, stats.swept), (n, n), "{spawns:?}");
                 assert!(tree.iter().all(|&k| arena.contains(k)), "{spawns:?}");
                 assert!(garbage.iter().all(|&k| !arena.contains(k)), "{spawns:?}");
                 assert_idle(&arena);
                 let again = arena.collect_with([tree[0]], opts);
                 assert_eq!((again.marked, again.swept), (n, 0), "{spawns:?}");
+                assert_eq!(
+                    arena.inner().collector.helper_threads(),
+                    helpers,
+                    "{spawns:?}"
+                );
             });
         }
+    }
+
+    /// Helper threads start with the first parallel collection, serve the next ones parked
+    /// in between, hold nothing of the arena, and are stopped and joined when it drops.
+    #[test]
+    fn helper_threads_persist_and_go_with_their_arena() {
+        let (arena, tree, _garbage) = tree_and_garbage(if cfg!(miri) { 64 } else { 2000 });
+        let opts = CollectOptions {
+            threads: 3,
+            parallel_min_slots: 0,
+        };
+        assert_eq!(arena.inner().collector.helper_threads(), 0);
+        for _ in 0..3 {
+            let stats = arena.collect_with([tree[0]], opts);
+            assert!((1..=3).contains(&stats.threads));
+            assert_eq!(arena.inner().collector.helper_threads(), 2);
+        }
+        let probe = arena.inner().collector.helpers_probe();
+        drop(arena);
+        assert!(
+            probe.upgrade().is_none(),
+            "a helper thread outlived its arena"
+        );
     }
 
     #[test]

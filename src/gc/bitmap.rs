@@ -26,7 +26,7 @@
 //! insert path free of a second cache line.
 
 use crate::raw::chunk::{chunk_len, BASE, BASE_SHIFT, NUM_CHUNKS};
-use crate::sync::{prefetch, AtomicPtr, AtomicU64, Ordering};
+use crate::sync::{AtomicPtr, AtomicU64, Ordering};
 use core::ptr;
 
 /// Words of mark bits for chunk `chunk`.
@@ -103,13 +103,13 @@ impl Bitmap {
             .expect("published by us or by the thread that won the race")
     }
 
-    /// A prefetch hint for the mark word of slot `index`; no effect on what is marked.
+    /// The word holding slot `index`'s mark and its bit, if the chunk's bitmap is allocated
+    /// (`None`: it is not, and [`word`](Bitmap::word) would allocate it). The marker looks a
+    /// word up once, prefetches it, and marks through it later.
     #[inline(always)]
-    pub(crate) fn prefetch(&self, index: u32) {
-        let (chunk, word, _) = Self::locate(index);
-        if let Some(w) = self.chunk_words(chunk).and_then(|w| w.get(word)) {
-            prefetch(w as *const AtomicU64);
-        }
+    pub(crate) fn find(&self, index: u32) -> (Option<&AtomicU64>, u64) {
+        let (chunk, word, bit) = Self::locate(index);
+        (self.chunk_words(chunk).and_then(|w| w.get(word)), bit)
     }
 
     /// Whether slot `index` is marked. Unallocated bitmaps read as unmarked.

@@ -17,7 +17,8 @@
 //! | `cycle.rs` | one collection, step by step: lock, clear, birth cycle, MARKING, grace period, mark, terminate, sweep, IDLE |
 //! | `phase.rs` | the phase word, the write barrier (`shade`), termination, `EndCycle` |
 //! | `marker.rs` | the marker: grey, scan, the prefetch ring, re-pinning |
-//! | `parallel.rs` | parallel marking by work stealing, parallel sweep, thread-spawn fallback |
+//! | `parallel.rs` | parallel marking by work stealing, parallel sweep |
+//! | `helpers.rs` | the helper threads: started once, parked between cycles, joined on drop; spawn fallback |
 //! | `sweep.rs` | the sweep of one index range |
 //! | `bitmap.rs` | the mark bitmap beside each chunk |
 //! | `roots.rs` | the root registry |
@@ -33,6 +34,7 @@
 
 mod bitmap;
 mod cycle;
+pub(crate) mod helpers;
 mod marker;
 mod options;
 mod pacing;
@@ -51,6 +53,7 @@ pub(crate) use self::pacing::{Pacer, NEVER};
 pub use self::trace::{Trace, Tracer};
 
 use self::bitmap::Bitmap;
+use self::helpers::Helpers;
 use self::phase::IDLE;
 use self::roots::RootList;
 use crate::raw::Inner;
@@ -84,6 +87,8 @@ pub(crate) struct GcState {
     pacer: Pacer,
     /// The arena's key type: `Tracer::edge` follows only keys of it.
     key_type: TypeId,
+    /// Marker and sweeper threads, parked between cycles (see `helpers.rs`).
+    helpers: Helpers,
 }
 
 impl GcState {
@@ -96,6 +101,7 @@ impl GcState {
             roots: RootList::new(),
             lock: Mutex::new(()),
             pacer: Pacer::new(pacing),
+            helpers: Helpers::new(),
         }
     }
 
@@ -112,6 +118,18 @@ impl GcState {
             self.lock.try_lock(),
             Err(std::sync::TryLockError::WouldBlock)
         )
+    }
+
+    /// Helper threads alive (see `helpers.rs`).
+    #[cfg(test)]
+    pub(crate) fn helper_threads(&self) -> usize {
+        self.helpers.len()
+    }
+
+    /// What the helper threads share, weakly: gone once they have all exited.
+    #[cfg(test)]
+    pub(crate) fn helpers_probe(&self) -> std::sync::Weak<impl Sized> {
+        self.helpers.probe()
     }
 
     /// Bytes of mark bitmaps allocated.

@@ -24,9 +24,12 @@ pub struct CollectStats {
     pub swept: usize,
     /// Root keys considered: the `roots` argument plus live [`Root`](crate::Root)s.
     pub roots: usize,
-    /// Markers that ran: 1 for small arenas (see [`CollectOptions::parallel_min_slots`]),
-    /// otherwise [`CollectOptions::threads`] (at most 64), or fewer if the system refused to
-    /// start more threads (the caller then marks with those that did start, or alone).
+    /// Markers that took part: 1 for small arenas (see
+    /// [`CollectOptions::parallel_min_slots`]), otherwise up to [`CollectOptions::threads`]
+    /// (at most 64): the caller and the arena's helper threads that joined the marking.
+    /// Helper threads are started by the first parallel collection and parked between
+    /// cycles; one that wakes after the others have finished takes no part, nor one the
+    /// system refused to start (the caller then marks with those that did, or alone).
     pub threads: usize,
     /// Time spent waiting for another collection and for the epoch grace period.
     pub wait_time: Duration,
@@ -59,10 +62,12 @@ pub struct CollectStats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CollectOptions {
     /// Marker (and sweeper) threads, the caller included; 0 counts as 1, and more than 64
-    /// count as 64 (the collector starts `threads - 1` threads per phase; far more threads
-    /// than cores only contend). If the system refuses to start a thread (a thread, process
-    /// or memory limit), the collection goes on with the threads that did start, down to
-    /// the caller alone.
+    /// count as 64 (far more threads than cores only contend). The other `threads - 1` are
+    /// the arena's helper threads: started by the first collection that asks for them,
+    /// parked between cycles, stopped and joined when the arena is dropped. If the system
+    /// refuses to start a thread (a thread, process or memory limit), the collection goes
+    /// on with the threads that did start, down to the caller alone, and a later one tries
+    /// again.
     pub threads: usize,
     /// Extra threads are only started when the arena has handed out at least this many
     /// slots; below it the calling thread collects alone, because starting a thread costs

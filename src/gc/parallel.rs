@@ -5,15 +5,17 @@
 //! Each marker owns a LIFO work-stealing deque and, when it runs dry, steals batches from
 //! the grey queue and from the other markers. An `active` count detects that all are idle:
 //! only an active marker pushes, so all idle means all deques are empty; the caller then
-//! drains the grey queue and attempts termination. A marker thread the system refuses to
-//! start is simply missing (see [`Core::mark_parallel`]); a sweeper thread that cannot start
-//! leaves its part to the caller. See step 5 and step 7 of
-//! [One cycle](crate::implementation#one-cycle).
+//! drains the grey queue and attempts termination. The markers and sweepers other than the
+//! caller are the arena's helper threads (`helpers.rs`), parked between cycles; a helper
+//! that is missing or slow to wake takes no part (see [`Core::mark_parallel`]), and sweep
+//! parts are claimed from a counter, so the caller sweeps what no helper claims. See step 5
+//! and step 7 of [One cycle](crate::implementation#one-cycle).
 //!
-//! Marker and sweeper threads are OS threads, which loom cannot model: under loom a
-//! collection never gets here ([`PARALLEL`](crate::sync::PARALLEL)).
+//! The work-stealing deques are crossbeam-deque's, which loom cannot model: under loom a
+//! collection never gets here ([`PARALLEL`](crate::sync::PARALLEL)); the helper threads'
+//! own protocol has its loom model.
 //!
-//! The atomics here are `std`'s, not `crate::sync`'s: they coordinate OS threads that loom
+//! The atomics here are `std`'s, not `crate::sync`'s: they coordinate threads that loom
 //! never runs.
 
 use super::marker::{Marker, Repin};
@@ -21,21 +23,22 @@ use super::trace::Trace;
 use super::{Core, Grey, Panic};
 use crate::sync::queue::{GreyQueue, Steal, Stealer, Worker};
 use crate::sync::{Backoff, Ordering};
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::Mutex;
 
 impl<T: Trace + Send + Sync> Core<T> {
-    /// Marks with up to `threads` markers (the caller is one) sharing work by stealing.
-    /// Returns the values traced, the markers that ran, and the first panic, if any.
+    /// Marks with up to `threads` markers (the caller is one, the others are the arena's
+    /// helper threads) sharing work by stealing. Returns the values traced, the markers
+    /// that ran, and the first panic, if any.
     ///
-    /// A marker thread the system refuses to start (a thread, process or memory limit) is
-    /// simply missing; nobody waits for it. Two things make that safe. The roots go into the
-    /// caller's own deque, never into one whose thread may not start (only a deque's owner
-    /// pushes to it, so a refused marker's deque is empty and no marked value is left
-    /// untraced; the others steal the roots from the caller). And a marker is counted in
-    /// `active` just before its spawn and uncounted if the spawn fails, while the caller,
-    /// counted from the start, is still spawning and holds the roots: so the count cannot
-    /// reach 0 before the caller itself goes idle, and reaches 0 once every marker that
-    /// runs is idle.
+    /// A helper that is missing (the system refused to start it) or does not wake in time
+    /// takes no part; nobody waits for it. Two things make that safe. The roots go into the
+    /// caller's own deque, never into a helper's (only a deque's owner pushes to it, so the
+    /// deque of a helper that never joined is empty and no marked value is left untraced;
+    /// the others steal the roots from the caller). And a helper counts itself in `active`
+    /// when it joins, holding no work yet: if it joins after the others went idle, it finds
+    /// only what shades queued since, traces it alone and goes idle again, and
+    /// [`Helpers::run`](super::helpers::Helpers::run) returns only after it has.
     pub(super) fn mark_parallel(
         &self,
         threads: usize,
@@ -46,7 +49,10 @@ impl<T: Trace + Send + Sync> Core<T> {
             workers[0].push(item);
         }
         let stealers: Vec<Stealer<Grey>> = workers.iter().map(Worker::stealer).collect();
-        // The caller; each marker thread adds itself below.
+        // Each part takes its own deque (a `Worker` may not be shared).
+        let deques: Vec<Mutex<Option<Worker<Grey>>>> =
+            workers.into_iter().map(|w| Mutex::new(Some(w))).collect();
+        // The caller; each helper adds itself when it joins.
         let active = AtomicUsize::new(1);
         let abort = AtomicBool::new(false);
         let team = Team {
@@ -54,37 +60,24 @@ impl<T: Trace + Send + Sync> Core<T> {
             active: &active,
             abort: &abort,
         };
-        let results: Vec<(usize, Result<(), Panic>)> = std::thread::scope(|s| {
-            // If the caller unwinds from here, the markers it started must not wait for it
-            // forever: the scope joins them before the panic goes on.
+        let results: Mutex<Vec<(usize, Result<(), Panic>)>> = Mutex::new(Vec::new());
+        let job = |part: usize| {
+            // If this part unwinds (it catches `Trace` panics, so only on a bug), the others
+            // must not wait for it forever.
             let abort_on_unwind = AbortOnUnwind(&abort);
-            let mut workers = workers.into_iter().enumerate();
-            let (_, mine) = workers.next().expect("threads >= 1");
-            let mut handles = Vec::with_capacity(threads - 1);
-            for (me, w) in workers {
+            let local = lock(&deques[part]).take().expect("each part runs once");
+            if part != 0 {
                 // SeqCst, like every access to `active`.
                 active.fetch_add(1, Ordering::SeqCst);
-                match spawn(s, move || self.run_worker(me, w, team)) {
-                    Ok(handle) => handles.push(handle),
-                    Err(_) => {
-                        // Its (empty) deque was dropped with the closure.
-                        active.fetch_sub(1, Ordering::SeqCst);
-                        // The next spawn would most likely be refused too.
-                        break;
-                    }
-                }
             }
-            let mut results = vec![self.run_worker(0, mine, team)];
-            results.extend(handles.into_iter().map(|h| match h.join() {
-                Ok(r) => r,
-                Err(payload) => (0, Err(payload)),
-            }));
+            let result = self.run_worker(part, local, team);
+            lock(&results).push(result);
             core::mem::forget(abort_on_unwind);
-            results
-        });
-        let ran = results.len();
+        };
+        let (ran, helper_panic) = self.collector.helpers.run(threads - 1, &job);
+        let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
         let marked = results.iter().map(|r| r.0).sum();
-        let first_panic = results.into_iter().find_map(|r| r.1.err());
+        let first_panic = results.into_iter().find_map(|r| r.1.err()).or(helper_panic);
         (marked, ran, first_panic.map_or(Ok(()), Err))
     }
 
@@ -146,57 +139,44 @@ impl<T: Trace + Send + Sync> Core<T> {
             if team.abort.load(Ordering::Relaxed) {
                 return;
             }
-            marker.scan(item, |child| local.push(child));
+            marker.visit(item, |child| local.push(child));
             pin.tick();
         }
     }
 
-    /// Sweeps `0..high_water` in up to `threads` contiguous parts, the caller taking the
-    /// first. A part whose thread the system refuses to start is swept by the caller, and so
-    /// is every part after it (the next spawn would most likely be refused too).
+    /// Sweeps `0..high_water` in up to `threads` contiguous parts, claimed one at a time by
+    /// the caller and the helper threads that join: a part no helper claims (a helper that
+    /// is missing or slow to wake) is swept by the caller.
     pub(super) fn sweep_parallel(&self, threads: usize, high_water: u64, cycle: u32) -> usize {
-        let this = self;
-        let part = high_water.div_ceil(threads as u64).next_multiple_of(64);
-        std::thread::scope(|s| {
-            let mut handles = Vec::with_capacity(threads - 1);
-            // The parts from here on are left to the caller.
-            let mut rest = high_water;
-            for t in 1..threads as u64 {
-                let (start, end) = ((t * part).min(high_water), ((t + 1) * part).min(high_water));
-                if start == end {
-                    break; // so is every later part
-                }
-                match spawn(s, move || this.sweep_range(start, end, cycle)) {
-                    Ok(handle) => handles.push(handle),
-                    Err(_) => {
-                        rest = start;
-                        break;
-                    }
-                }
+        let part = high_water
+            .div_ceil(threads as u64)
+            .next_multiple_of(64)
+            .max(64);
+        let parts = high_water.div_ceil(part);
+        let next = AtomicU64::new(0);
+        let swept = AtomicUsize::new(0);
+        let job = |_| loop {
+            // Relaxed: the counter only hands out distinct part numbers.
+            let p = next.fetch_add(1, Ordering::Relaxed);
+            if p >= parts {
+                return;
             }
-            let mut mine = this.sweep_range(0, part.min(high_water), cycle);
-            if rest < high_water {
-                mine += this.sweep_range(rest, high_water, cycle);
-            }
-            mine + handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or(0))
-                .sum::<usize>()
-        })
+            let (start, end) = (p * part, ((p + 1) * part).min(high_water));
+            // Relaxed: read after `Helpers::run` returns, which the helpers' leaving the job
+            // (under its mutex) happens-before.
+            swept.fetch_add(self.sweep_range(start, end, cycle), Ordering::Relaxed);
+        };
+        let helpers = (parts as usize).min(threads).saturating_sub(1);
+        // A helper's panic (a value's drop run by reclamation inside the sweep) loses the
+        // rest of its part until the next cycle, as a panic in the caller's would.
+        let _ = self.collector.helpers.run(helpers, &job);
+        swept.into_inner()
     }
 }
 
-/// Starts a collector thread in `s`, or returns the error if the system refuses (a thread,
-/// process or memory limit). `std::thread::Scope::spawn` would panic instead.
-fn spawn<'scope, R: Send + 'scope>(
-    s: &'scope std::thread::Scope<'scope, '_>,
-    f: impl FnOnce() -> R + Send + 'scope,
-) -> std::io::Result<std::thread::ScopedJoinHandle<'scope, R>> {
-    #[cfg(test)]
-    if refuse_spawn() {
-        return Err(std::io::ErrorKind::WouldBlock.into());
-    }
-    std::thread::Builder::new().spawn_scoped(s, f)
+/// Locks `m`, ignoring poison (every holder leaves the data consistent).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Sets its flag if dropped by an unwinding panic (disarmed with `mem::forget`).
@@ -240,30 +220,4 @@ impl Team<'_> {
             }
         }
     }
-}
-
-#[cfg(test)]
-crate::sync::thread_local_const! {
-    /// How many more collector threads `spawn` may start on this thread; `None`: no limit.
-    static SPAWNS_LEFT: core::cell::Cell<Option<usize>> = core::cell::Cell::new(None);
-}
-
-/// For tests: lets `spawn` on this thread start at most `spawns` more collector threads
-/// (`None`: no limit), as a thread limit would.
-#[cfg(test)]
-pub(crate) fn limit_spawns(spawns: Option<usize>) {
-    SPAWNS_LEFT.with(|left| left.set(spawns));
-}
-
-/// For `spawn`: whether to refuse this spawn (see [`limit_spawns`]).
-#[cfg(test)]
-fn refuse_spawn() -> bool {
-    SPAWNS_LEFT.with(|left| match left.get() {
-        None => false,
-        Some(0) => true,
-        Some(n) => {
-            left.set(Some(n - 1));
-            false
-        }
-    })
 }

@@ -98,7 +98,8 @@ mod imp {
     pub(crate) use loom::sync::atomic::{
         fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
     };
-    pub(crate) use loom::sync::{Arc, Mutex};
+    pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use loom::thread;
 
     /// One step of a wait loop: under loom, yield so the model can schedule the thread we
     /// are waiting for.
@@ -141,7 +142,8 @@ mod imp {
     pub(crate) use std::sync::atomic::{
         fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
     };
-    pub(crate) use std::sync::{Arc, Mutex};
+    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+    pub(crate) use std::thread;
 
     /// `core::cell::UnsafeCell` with loom's closure-based API.
     #[derive(Debug)]

@@ -329,7 +329,9 @@ impl<'a> Model<'a> {
                 assert_eq!(stats.marked, reach.len(), "marked: {stats:?}");
                 assert_eq!(stats.swept, before - reach.len(), "swept: {stats:?}");
                 assert_eq!(stats.roots, all_roots.len(), "roots: {stats:?}");
-                assert_eq!(stats.threads, if two { 2 } else { 1 }, "threads: {stats:?}");
+                // A helper that wakes after the caller is done takes no part.
+                let most = if two { 2 } else { 1 };
+                assert!((1..=most).contains(&stats.threads), "threads: {stats:?}");
                 let swept: Vec<Key> = self
                     .live
                     .keys()
