@@ -102,7 +102,10 @@
 //! variables are not roots: their values may be swept if nothing reachable holds them, and the
 //! keys then go stale (`None`, never a wrong value); root them with [`Arena::root`] to keep
 //! them. A fresh key from `insert` is local until stored, so insert and link under one guard
-//! (pin, insert, shade, store, unpin).
+//! (pin, insert, shade, store, unpin), or insert through a [`Mutator`], whose fresh keys
+//! survive every collection until its next [`safepoint`](Mutator::safepoint): a parser
+//! that links nodes long after creating them can then drop its guard between chunks of
+//! input, and neither collections nor epoch reclamation wait for it.
 //!
 //! ```
 //! use epoch_arena::{pin, Arena, Key, Trace, Tracer};
@@ -235,7 +238,7 @@ mod persist;
 
 pub use arena::{
     pin, Arena, Builder, Drain, Guard, Handle, InsertError, InsertErrorKind, IntoIter, Iter,
-    IterMut, Keys, Root, Stats, VacantEntry, Values, ValuesMut,
+    IterMut, Keys, Mutator, Root, Stats, VacantEntry, Values, ValuesMut,
 };
 pub use atomic_key::AtomicKey;
 /// The derives of [`Trace`](trait@Trace) and [`Relocate`](trait@Relocate) (feature

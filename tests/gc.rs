@@ -672,3 +672,27 @@ fn prefetch_hints_are_called_on_live_values_before_their_trace() {
         .count();
     assert!(hinted >= 150, "only {hinted} of 200 values were hinted");
 }
+
+/// What a helper thread sweeps is reclaimed while the helper is parked: its part's deferred
+/// batches leave its thread-local bag before it parks (a batch left there waited for the
+/// helper's next job, and the model test found reclamation stuck).
+#[test]
+fn values_a_parked_helper_swept_are_reclaimed() {
+    let log = Arc::new(DropLog::default());
+    let arena = Arena::new();
+    let n = if cfg!(miri) { 256 } else { 50_000 };
+    for i in 0..n {
+        arena.insert(Node {
+            id: i,
+            edges: Mutex::new(Vec::new()),
+            _log: Some(Tracked::new(i, &log)),
+        });
+    }
+    let stats = arena.collect_with([], two());
+    assert_eq!(stats.swept as u64, n);
+    assert!(
+        testkit::reclaim_until(&arena, || log.count() as u64 == n),
+        "{} of {n} dropped: a swept batch is stuck",
+        log.count()
+    );
+}

@@ -166,6 +166,11 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (proptest::collection::vec(sel(), 0..3), any::<bool>())
             .prop_map(|(roots, two)| Op::Collect { roots, two }),
         1 => Just(Op::Reclaim),
+        1 => Just(Op::NewMutator),
+        3 => (any::<usize>(), proptest::collection::vec(sel(), 0..3))
+            .prop_map(|(mutator, edges)| Op::Fresh { mutator, edges }),
+        1 => any::<usize>().prop_map(Op::Safepoint),
+        1 => any::<usize>().prop_map(Op::DropMutator),
     ]
 }
 

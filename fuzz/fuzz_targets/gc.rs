@@ -6,16 +6,18 @@
 //! drop that panics; inserting whole random trees (shared children, maybe a cycle back to
 //! the first node); adding and removing edges (under `shade`); removing values; rooting
 //! and unrooting keys with `Root` handles; arming and disarming a value's `Trace` panic;
-//! reclamation; and collections with random argument roots and one or two markers
-//! (`parallel_min_slots: 0`). Keys, as edges and as roots, are live keys, stale keys of
+//! reclamation; `Mutator`s made and dropped, fresh nodes inserted through them and held
+//! unlinked with no guard, and their safepoints; and collections with random argument
+//! roots and one or two markers (`parallel_min_slots: 0`). Keys, as edges and as roots, are live keys, stale keys of
 //! removed or swept values (maybe at a slot that holds a newer value), a live value's
 //! index with another generation, made-up keys with small indices, keys with an index past
 //! the capacity, and keys from arbitrary bits.
 //!
 //! The model and the oracle are `testkit::gc_oracle` (`tests/gc_model.rs` drives them
 //! too). The model keeps every live value's edges. Before each collection the oracle walks
-//! it from the roots (the argument plus the live `Root`s), following the edges that name
-//! live values. Then:
+//! it from the roots (the argument, the live `Root`s, and the values fresh for the oldest
+//! mutator: born since its last safepoint), following the edges that name live values.
+//! Then:
 //!
 //! * if a reachable value is armed, `collect` must panic with its payload and sweep
 //!   nothing;
@@ -142,9 +144,22 @@ impl<'a> Arbitrary<'a> for FuzzOp {
                 node: index(u)?,
                 armed: flag,
             },
-            24..=29 => Op::Collect {
+            24..=28 => Op::Collect {
                 roots: keys_for(tag, u)?,
                 two: flag,
+            },
+            29 => match tag >> 6 {
+                0 => Op::NewMutator,
+                1 => Op::Safepoint(index(u)?),
+                2 => Op::DropMutator(index(u)?),
+                _ => Op::Fresh {
+                    mutator: index(u)?,
+                    edges: keys_for(tag, u)?,
+                },
+            },
+            30 => Op::Fresh {
+                mutator: index(u)?,
+                edges: keys_for(tag, u)?,
             },
             _ => Op::Reclaim,
         }))

@@ -495,6 +495,110 @@ fn gc_try_root_vs_collect() {
     });
 }
 
+/// A fresh key held across a cycle start: a `Mutator` inserts a node and holds its key
+/// with no guard while a collection may start, mark and sweep, and links it only then
+/// (shade, then store, pinned just for the link), with no safepoint. The old rule (insert
+/// and link under one guard) is broken on purpose; the mutator's registration must keep
+/// the node: the sweep spares what it inserted since its last safepoint.
+#[test]
+fn gc_mutator_fresh_key_across_cycle_start() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let arena = Arc::new(Arena::new());
+        let root = arena.insert(GcNode::new(0, &drops, [None, None]));
+        let mut m = arena.mutator();
+        let t = {
+            let arena = arena.clone();
+            thread::spawn(move || arena.collect([root]))
+        };
+        let fresh = m.insert(GcNode::new(1, &drops, [None, None]));
+        {
+            let guard = pin();
+            arena.get(root, &guard).unwrap().link(&arena, 0, fresh);
+        }
+        let stats = t.join().unwrap();
+        assert_eq!(stats.swept, 0, "a fresh key of a mutator was swept");
+        assert!(arena.contains(fresh));
+        drop(m);
+        drop(arena);
+        assert_eq!(drops.load(SeqCst), 2);
+    });
+}
+
+/// A safepoint racing a cycle start: the mutator links `x` (pinned only for the link),
+/// passes a safepoint, and inserts `y`, which it holds unlinked, while a collection starts.
+/// Whichever `since` the collection reads, `x` survives (marked through the root, or spared
+/// as fresh) and so does `y` (fresh after the safepoint, or born in the cycle).
+#[test]
+fn gc_safepoint_vs_cycle_start() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let arena = Arc::new(Arena::new());
+        let root = arena.insert(GcNode::new(0, &drops, [None, None]));
+        let mut m = arena.mutator();
+        let x = m.insert(GcNode::new(1, &drops, [None, None]));
+        let t = {
+            let arena = arena.clone();
+            thread::spawn(move || arena.collect([root]))
+        };
+        {
+            let guard = pin();
+            arena.get(root, &guard).unwrap().link(&arena, 0, x);
+        }
+        m.safepoint();
+        let y = m.insert(GcNode::new(2, &drops, [None, None]));
+        let stats = t.join().unwrap();
+        assert_eq!(stats.swept, 0);
+        assert!(
+            arena.contains(x),
+            "a key linked before a safepoint was swept"
+        );
+        assert!(arena.contains(y), "a key fresh after a safepoint was swept");
+        drop(m);
+        drop(arena);
+        assert_eq!(drops.load(SeqCst), 3);
+    });
+}
+
+/// A mutator dropped mid-cycle: on another thread, a mutator links `x`, inserts `y` without
+/// linking it and is dropped (a last safepoint), while a collection runs. `x` survives;
+/// `y` may survive that cycle but not the next one, which starts after the drop; each node
+/// is dropped exactly once, by the sweep's reclamation or the arena's drop.
+#[test]
+fn gc_mutator_dropped_mid_cycle() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let arena = Arc::new(Arena::new());
+        let root = arena.insert(GcNode::new(0, &drops, [None, None]));
+        let t = {
+            let (arena, drops) = (arena.clone(), drops.clone());
+            thread::spawn(move || {
+                let mut m = arena.mutator();
+                let x = m.insert(GcNode::new(1, &drops, [None, None]));
+                {
+                    let guard = pin();
+                    arena.get(root, &guard).unwrap().link(&arena, 0, x);
+                }
+                let y = m.insert(GcNode::new(2, &drops, [None, None]));
+                drop(m);
+                (x, y)
+            })
+        };
+        arena.collect([root]);
+        let (x, y) = t.join().unwrap();
+        assert!(arena.contains(x), "a linked key was swept");
+        let stats = arena.collect([root]);
+        assert_eq!(stats.mutators, 0, "the dropped mutator is still registered");
+        assert!(arena.contains(x));
+        assert!(
+            !arena.contains(y),
+            "a dropped mutator's stray key outlived a cycle"
+        );
+        drop(arena);
+        assert_eq!(drops.load(SeqCst), 3);
+    });
+}
+
 /// Marker vs shade: a thread moves an old node `x` from parent `p` to parent `q` (shade and
 /// link into `q`, then unlink from `p`) while a collection traces. The collector may trace
 /// `q` before the link and `p` after the unlink; the barrier must keep `x` anyway.

@@ -18,6 +18,7 @@ mod handle;
 mod image;
 mod iter;
 mod memory;
+mod mutator;
 #[cfg(feature = "rayon")]
 mod par;
 mod root;
@@ -28,6 +29,7 @@ pub use self::error::{InsertError, InsertErrorKind};
 pub use self::guard::{pin, Guard};
 pub use self::handle::Handle;
 pub use self::iter::{Drain, IntoIter, Iter, IterMut, Keys, Values, ValuesMut};
+pub use self::mutator::Mutator;
 pub use self::root::Root;
 
 #[cfg(feature = "serde")]
@@ -752,6 +754,20 @@ impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
     /// ```
     pub fn handle(&self) -> Handle<'_, T, K> {
         Handle::new(self)
+    }
+
+    /// A [`Mutator`]: a [`Handle`] whose fresh keys survive every collection until its
+    /// next [`safepoint`](Mutator::safepoint), so that it may insert, unpin, and link later.
+    ///
+    /// ```
+    /// let arena = epoch_arena::Arena::<u32>::new();
+    /// let mut m = arena.mutator();
+    /// let key = m.insert(1);
+    /// arena.collect([]);
+    /// assert!(arena.contains(key)); // fresh: no safepoint since its insertion
+    /// ```
+    pub fn mutator(&self) -> Mutator<'_, T, K> {
+        Mutator::new(self)
     }
 
     /// Sizes and memory: live values, slots, chunks, bytes, pending reclamation.

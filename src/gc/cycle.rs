@@ -98,6 +98,17 @@ impl<T: Trace + Send + Sync> Core<T> {
         // The store-buffering fence between the switch to MARKING and the scan of the root
         // registry (see `roots.rs`).
         fence(Ordering::SeqCst);
+        // What the sweep spares besides marked values: the values born since the oldest
+        // registered mutator's last safepoint (read after the grace period and the fence,
+        // before marking: see `mutators.rs`).
+        let (spare, mutators) = this.spare(cycle);
+        stats.mutators = mutators;
+        // The values it spares as fresh are roots: what they hold is kept too.
+        this.fresh_roots(spare, |key| {
+            if let Some(item) = marker.grey(key) {
+                stack.push(item);
+            }
+        });
         for key in roots.into_iter().chain(this.collector.roots.keys()) {
             stats.roots += 1;
             if let Some(item) = marker.grey(key) {
@@ -132,9 +143,9 @@ impl<T: Trace + Send + Sync> Core<T> {
         let sweeping = Instant::now();
         let high_water = this.high_water();
         stats.swept = if threads > 1 {
-            this.sweep_parallel(threads, high_water, cycle)
+            this.sweep_parallel(threads, high_water, spare)
         } else {
-            this.sweep_range(0, high_water, cycle)
+            this.sweep_range(0, high_water, spare)
         };
         drop(end);
         stats.sweep_time = sweeping.elapsed();

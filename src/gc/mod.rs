@@ -22,6 +22,7 @@
 //! | `sweep.rs` | the sweep of one index range |
 //! | `bitmap.rs` | the mark bitmap beside each chunk |
 //! | `roots.rs` | the root registry |
+//! | `mutators.rs` | the mutator registry: fresh keys held until a safepoint |
 //! | `trace.rs` | [`Trace`], [`Tracer`], impls for std types |
 //! | `options.rs` | [`CollectOptions`], [`CollectStats`] |
 //! | `pacing.rs` | [`Pacing`] and the pacer behind [`Arena::collect_if_due`](crate::Arena::collect_if_due) |
@@ -36,6 +37,7 @@ mod bitmap;
 mod cycle;
 pub(crate) mod helpers;
 mod marker;
+pub(crate) mod mutators;
 mod options;
 mod pacing;
 pub(crate) mod parallel;
@@ -82,6 +84,9 @@ pub(crate) struct GcState {
     marks: Bitmap,
     grey: GreyQueue<Grey>,
     roots: RootList,
+    /// Registered [`Mutator`](crate::Mutator)s and their last safepoints (see
+    /// `mutators.rs`).
+    mutators: mutators::Mutators,
     lock: Mutex<()>,
     /// When `collect_if_due` collects (see `pacing.rs`).
     pacer: Pacer,
@@ -99,6 +104,7 @@ impl GcState {
             marks: Bitmap::new(),
             grey: GreyQueue::new(),
             roots: RootList::new(),
+            mutators: mutators::Mutators::new(),
             lock: Mutex::new(()),
             pacer: Pacer::new(pacing),
             helpers: Helpers::new(),

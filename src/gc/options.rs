@@ -31,6 +31,9 @@ pub struct CollectStats {
     /// cycles; one that wakes after the others have finished takes no part, nor one the
     /// system refused to start (the caller then marks with those that did, or alone).
     pub threads: usize,
+    /// [`Mutator`](crate::Mutator)s registered when marking began. The sweep spared every
+    /// value born since the oldest one's last [`safepoint`](crate::Mutator::safepoint).
+    pub mutators: usize,
     /// Time spent waiting for another collection and for the epoch grace period.
     pub wait_time: Duration,
     /// Time spent clearing the mark bits.

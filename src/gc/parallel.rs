@@ -19,6 +19,7 @@
 //! never runs.
 
 use super::marker::{Marker, Repin};
+use super::mutators::Spare;
 use super::trace::Trace;
 use super::{Core, Grey, Panic};
 use crate::sync::queue::{GreyQueue, Steal, Stealer, Worker};
@@ -147,7 +148,7 @@ impl<T: Trace + Send + Sync> Core<T> {
     /// Sweeps `0..high_water` in up to `threads` contiguous parts, claimed one at a time by
     /// the caller and the helper threads that join: a part no helper claims (a helper that
     /// is missing or slow to wake) is swept by the caller.
-    pub(super) fn sweep_parallel(&self, threads: usize, high_water: u64, cycle: u32) -> usize {
+    pub(super) fn sweep_parallel(&self, threads: usize, high_water: u64, spare: Spare) -> usize {
         let part = high_water
             .div_ceil(threads as u64)
             .next_multiple_of(64)
@@ -164,7 +165,7 @@ impl<T: Trace + Send + Sync> Core<T> {
             let (start, end) = (p * part, ((p + 1) * part).min(high_water));
             // Relaxed: read after `Helpers::run` returns, which the helpers' leaving the job
             // (under its mutex) happens-before.
-            swept.fetch_add(self.sweep_range(start, end, cycle), Ordering::Relaxed);
+            swept.fetch_add(self.sweep_range(start, end, spare), Ordering::Relaxed);
         };
         let helpers = (parts as usize).min(threads).saturating_sub(1);
         // A helper's panic (a value's drop run by reclamation inside the sweep) loses the

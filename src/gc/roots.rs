@@ -33,9 +33,10 @@ use crate::key::Key;
 use crate::sync::list::PushList;
 use crate::sync::{fence, AtomicU64, AtomicUsize, Backoff, Ordering};
 
-/// The roots of one arena.
+/// The roots of one arena. (The mutator registry of `mutators.rs` is another instance:
+/// its cells hold a safepoint cycle instead of a key.)
 pub(crate) struct RootList {
-    /// Cells holding a key's bits, or 0 when free.
+    /// Cells holding a key's bits (or a mutator's word), or 0 when free.
     cells: PushList<AtomicU64>,
     /// Cells currently free: a hint that lets `claim` skip the scan when there are none.
     free: AtomicUsize,
@@ -57,7 +58,12 @@ impl RootList {
 
     /// Registers `key`; returns its cell.
     pub(crate) fn claim(&self, key: Key) -> &AtomicU64 {
-        let bits = key.to_bits();
+        self.claim_bits(key.to_bits())
+    }
+
+    /// Stores `bits` (not 0) in a free cell, or a new one; returns the cell.
+    pub(crate) fn claim_bits(&self, bits: u64) -> &AtomicU64 {
+        debug_assert_ne!(bits, 0, "0 marks a free cell");
         if self.free.load(Ordering::Relaxed) > 0 {
             for cell in self.cells() {
                 if cell.load(Ordering::Relaxed) == 0
@@ -83,8 +89,14 @@ impl RootList {
 
     /// Every registered key.
     pub(crate) fn keys(&self) -> impl Iterator<Item = Key> + '_ {
+        self.words().filter_map(Key::from_bits)
+    }
+
+    /// Every claimed cell's word (`SeqCst` loads).
+    pub(crate) fn words(&self) -> impl Iterator<Item = u64> + '_ {
         self.cells()
-            .filter_map(|cell| Key::from_bits(cell.load(Ordering::SeqCst)))
+            .map(|cell| cell.load(Ordering::SeqCst))
+            .filter(|&bits| bits != 0)
     }
 }
 

@@ -1,8 +1,10 @@
-//! The sweep: every occupied slot with a clear mark bit, not born in this cycle, is unlinked
-//! with `remove`'s CAS and retired in batches through the same epoch path as `remove`. See
+//! The sweep: every occupied slot with a clear mark bit, not born in this cycle (nor since
+//! the oldest registered mutator's last safepoint, see `mutators.rs`), is unlinked with
+//! `remove`'s CAS and retired in batches through the same epoch path as `remove`. See
 //! step 7 of [One cycle](crate::implementation#one-cycle).
 
 use super::bitmap::Bitmap;
+use super::mutators::Spare;
 use super::Core;
 use crate::raw::chunk::{chunk_len, chunk_start, locate, BASE};
 use crate::raw::pool::IndexBatch;
@@ -11,7 +13,7 @@ use crate::sync::Ordering;
 
 impl<T: Send + Sync> Core<T> {
     /// Sweeps slot indices `start..end`; returns how many values were swept.
-    pub(super) fn sweep_range(&self, start: u64, end: u64, cycle: u32) -> usize {
+    pub(super) fn sweep_range(&self, start: u64, end: u64, spare: Spare) -> usize {
         let this = self;
         let _sweeping = super::sweeper::Sweeping::enter(this);
         let guard = crossbeam_epoch::pin();
@@ -45,7 +47,9 @@ impl<T: Send + Sync> Core<T> {
                         let state = slot.state.load(Ordering::Acquire);
                         // Relaxed: read after the Acquire above; if the slot changed since, the
                         // CAS below fails.
-                        if !slot::is_occupied(state) || slot.next.load(Ordering::Relaxed) == cycle {
+                        if !slot::is_occupied(state)
+                            || spare.spares(slot.next.load(Ordering::Relaxed))
+                        {
                             continue;
                         }
                         // The same unlink as `remove`: of racing removers exactly one wins.
@@ -72,6 +76,10 @@ impl<T: Send + Sync> Core<T> {
             }
         }
         this.defer_reclaim(batch, &guard);
+        // Hand this thread's deferred batches to the global queue now: a helper thread parks
+        // after its part, and a batch left in its thread-local bag would wait for its next
+        // job (or forever) before any thread could reclaim it.
+        guard.flush();
         this.anchor.counters.add_removed_shared(swept as isize);
         swept
     }

@@ -40,7 +40,7 @@ use self::reclaim::RetireStack;
 use self::slot::SlotRef;
 use crate::key::Key;
 use crate::sync::alloc::NoMemory;
-use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 use core::marker::PhantomData;
 use crossbeam_utils::CachePadded;
 use std::sync::Arc;
@@ -99,35 +99,39 @@ impl Anchor {
     }
 }
 
-/// What the store knows of the collector: the current cycle number. Every insertion stores
-/// the number it reads as its value's *birth cycle* (in the slot's link word), and the sweep
-/// spares the values born in its own cycle (allocation black; see
-/// [One cycle](crate::implementation#one-cycle), step 3).
+/// What the store knows of the collector: the birth stamp. Every insertion stores the low
+/// 32 bits of the stamp it reads as its value's *birth* (in the slot's link word). A
+/// collection advances the stamp when it starts, and its sweep spares the values born since
+/// (allocation black; see [One cycle](crate::implementation#one-cycle), step 3); a
+/// `Mutator`'s safepoint advances it too, so that the values inserted before the safepoint
+/// and after it are told apart (see `gc/mutators.rs`). 64 bits, so that the collector
+/// knows how far back a mutator's last safepoint lies however many stamps have passed.
 pub(crate) struct Stamp {
-    cycle: CachePadded<AtomicU32>,
+    cycle: CachePadded<AtomicU64>,
 }
 
 impl Stamp {
     fn new() -> Self {
         Stamp {
-            cycle: CachePadded::new(AtomicU32::new(0)),
+            cycle: CachePadded::new(AtomicU64::new(0)),
         }
     }
 
-    /// The birth cycle an insertion stores in its slot.
+    /// The birth an insertion stores in its slot.
     #[inline(always)]
     pub(crate) fn birth(&self) -> u32 {
         // Relaxed: a stale value only makes the new value count as older than a cycle that
         // is just starting (step 3 of the cycle).
-        self.cycle.load(Ordering::Relaxed)
+        self.cycle.load(Ordering::Relaxed) as u32
     }
 
-    /// Starts a new cycle and returns its number. Only the collector, under its lock.
-    pub(crate) fn advance(&self) -> u32 {
-        let cycle = self.cycle.load(Ordering::Relaxed).wrapping_add(1);
-        // SeqCst: ordered before the switch to MARKING that follows.
-        self.cycle.store(cycle, Ordering::SeqCst);
-        cycle
+    /// Advances the stamp and returns the new one: a collection starting (only the
+    /// collector, under its lock), a mutator's registration or its safepoint.
+    pub(crate) fn advance(&self) -> u64 {
+        // SeqCst: for a collection, ordered before the switch to MARKING that follows, and
+        // one side of the registration pattern in `gc/mutators.rs`. (A safepoint needs only
+        // the read-modify-write's coherence: see `Core::safepoint`.)
+        self.cycle.fetch_add(1, Ordering::SeqCst) + 1
     }
 }
 

@@ -7,15 +7,17 @@
 //! "shade, then store" rule: edges are shaded before the value holding them is inserted, a
 //! new key before it is stored into a parent, a linked key before it is stored. Before each
 //! collection the oracle walks the model breadth-first from the roots (the `roots` argument
-//! plus every live `Root` handle), following only edges that name a live value, exactly as
-//! `get` would. Then [`Model::collect`] checks:
+//! plus every live `Root` handle, plus every *fresh* value: born no earlier than the oldest
+//! live `Mutator`'s last safepoint, by the model's mirror of the arena's birth stamp),
+//! following only edges that name a live value, exactly as `get` would. Then
+//! [`Model::collect`] checks:
 //!
 //! * if a reachable value is armed (its `Trace` panics), `collect` panics with
 //!   [`TracePanic`] and sweeps nothing; if none is, it does not panic (an unreachable armed
 //!   value is never traced);
 //! * otherwise `marked` is the number of reachable values, `swept` the number of live values
-//!   before minus that, `roots` the argument count plus the live `Root`s, `threads` as
-//!   asked;
+//!   before minus that, `roots` the argument count plus the live `Root`s, `mutators` the
+//!   live mutators, `threads` as asked;
 //! * either way, everything [`Model::check`] checks.
 //!
 //! [`Model::check`]: the arena holds exactly the model: `iter` yields every live value
@@ -44,7 +46,7 @@ pub use node::{quiet_panics, DropPanic, Node, NodeLog, TracePanic};
 pub use op::{Extras, KeySel, Op};
 
 use crate::reclaim_until;
-use epoch_arena::{pin, Arena, CollectOptions, CollectStats, Key, Root};
+use epoch_arena::{pin, Arena, CollectOptions, CollectStats, Key, Mutator, Root};
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -58,6 +60,8 @@ struct Entry {
     /// Every key the value holds, in order (stale and made-up ones too).
     edges: Vec<Key>,
     armed: bool,
+    /// The arena's birth stamp when it was inserted (mirrored by [`Model`]).
+    birth: u64,
 }
 
 /// One marker, or two even for the smallest arena.
@@ -83,6 +87,10 @@ pub struct Model<'a> {
     /// Ids of values removed, swept, or never inserted: exactly these may have been dropped.
     gone: BTreeSet<u64>,
     handles: Vec<Root<'a, Node>>,
+    /// Live mutators, each with the stamp of its last safepoint (or registration).
+    mutators: Vec<(Mutator<'a, Node>, u64)>,
+    /// The arena's birth stamp: advanced by every collection and every safepoint.
+    stamp: u64,
     next_id: u64,
     exact_counts: bool,
 }
@@ -94,6 +102,11 @@ impl fmt::Debug for Model<'_> {
             .field("live", &self.live)
             .field("dead", &self.dead)
             .field("handles", &self.handles.len())
+            .field(
+                "mutators",
+                &self.mutators.iter().map(|m| m.1).collect::<Vec<_>>(),
+            )
+            .field("stamp", &self.stamp)
             .field("log", &self.log)
             .finish_non_exhaustive()
     }
@@ -114,6 +127,8 @@ impl<'a> Model<'a> {
             dead: Vec::new(),
             gone: BTreeSet::new(),
             handles: Vec::new(),
+            mutators: Vec::new(),
+            stamp: 0,
             next_id: 0,
             exact_counts: false,
         }
@@ -147,6 +162,27 @@ impl<'a> Model<'a> {
     /// and store it into the parent; then make a `Root` handle and arm the node, if asked.
     pub fn insert_with_extras(
         &mut self,
+        edges: Vec<Key>,
+        parent: Option<Key>,
+        extras: Extras,
+    ) -> Option<Key> {
+        self.insert_through(None, edges, parent, extras)
+    }
+
+    /// [`Model::insert`] through the `i`-th mutator (modulo their number), not linked
+    /// anywhere: a fresh key, which the model then holds with no guard. `None` if there is
+    /// no mutator or the arena is full.
+    pub fn insert_fresh(&mut self, i: usize, edges: Vec<Key>) -> Option<Key> {
+        if self.mutators.is_empty() {
+            return None;
+        }
+        let i = i % self.mutators.len();
+        self.insert_through(Some(i), edges, None, Extras::default())
+    }
+
+    fn insert_through(
+        &mut self,
+        mutator: Option<usize>,
         mut edges: Vec<Key>,
         parent: Option<Key>,
         extras: Extras,
@@ -158,11 +194,11 @@ impl<'a> Model<'a> {
             self.arena.shade(e);
         }
         let node = Node::new(id, edges.clone(), extras.panicky_drop, &self.log);
-        let key = match self
-            .arena
-            .try_insert(node)
-            .map_err(epoch_arena::InsertError::into_inner)
-        {
+        let inserted = match mutator {
+            Some(i) => self.mutators[i].0.try_insert(node),
+            None => self.arena.try_insert(node),
+        };
+        let key = match inserted.map_err(epoch_arena::InsertError::into_inner) {
             Ok(key) => key,
             Err(node) => {
                 assert!(self.cap.is_some(), "try_insert failed without a cap");
@@ -188,6 +224,7 @@ impl<'a> Model<'a> {
                 id,
                 edges,
                 armed: false,
+                birth: self.stamp,
             },
         );
         if let Some(p) = parent {
@@ -263,6 +300,54 @@ impl<'a> Model<'a> {
         self.handles.clear();
     }
 
+    /// Registers a mutator (at most 4 live: more only repeat the oldest's effect).
+    pub fn new_mutator(&mut self) {
+        if self.mutators.len() < 4 {
+            // Registration advances the stamp, as a safepoint does.
+            let m = self.arena.mutator();
+            self.stamp += 1;
+            self.mutators.push((m, self.stamp));
+        }
+    }
+
+    /// A safepoint of the `i`-th mutator (modulo their number), if any. It advances the
+    /// stamp; what the mutator inserted before it is garbage from now on unless reachable
+    /// (or fresh for an older mutator).
+    pub fn safepoint(&mut self, i: usize) {
+        if !self.mutators.is_empty() {
+            let i = i % self.mutators.len();
+            self.mutators[i].0.safepoint();
+            self.stamp += 1;
+            self.mutators[i].1 = self.stamp;
+        }
+    }
+
+    /// Drops the `i`-th mutator (modulo their number), if any.
+    pub fn drop_mutator(&mut self, i: usize) {
+        if !self.mutators.is_empty() {
+            let i = i % self.mutators.len();
+            self.mutators.swap_remove(i);
+        }
+    }
+
+    /// Drops every mutator.
+    pub fn drop_mutators(&mut self) {
+        self.mutators.clear();
+    }
+
+    /// The live values the next collection spares as fresh, and traces as roots: born no
+    /// earlier than the oldest mutator's last safepoint.
+    pub fn fresh(&self) -> Vec<Key> {
+        let Some(oldest) = self.mutators.iter().map(|m| m.1).min() else {
+            return Vec::new();
+        };
+        self.live
+            .iter()
+            .filter(|(_, e)| e.birth >= oldest)
+            .map(|(&k, _)| k)
+            .collect()
+    }
+
     /// Arms or disarms the `Trace` panic of the live value `key`.
     pub fn arm(&mut self, key: Key, armed: bool) {
         let guard = pin();
@@ -306,7 +391,12 @@ impl<'a> Model<'a> {
             .copied()
             .chain(self.handles.iter().map(Root::key))
             .collect();
-        let reach = self.reachable(&all_roots);
+        // Fresh values are roots too (not counted in `stats.roots`).
+        let fresh = self.fresh();
+        let traced_from: Vec<Key> = all_roots.iter().chain(&fresh).copied().collect();
+        let reach = self.reachable(&traced_from);
+        // The collection advances the stamp whether or not it panics.
+        self.stamp += 1;
         let boom = reach.iter().any(|k| self.live[k].armed);
         let before = self.live.len();
         assert_eq!(self.arena.len(), before, "len before collect");
@@ -329,6 +419,7 @@ impl<'a> Model<'a> {
                 assert_eq!(stats.marked, reach.len(), "marked: {stats:?}");
                 assert_eq!(stats.swept, before - reach.len(), "swept: {stats:?}");
                 assert_eq!(stats.roots, all_roots.len(), "roots: {stats:?}");
+                assert_eq!(stats.mutators, self.mutators.len(), "mutators: {stats:?}");
                 // A helper that wakes after the caller is done takes no part.
                 let most = if two { 2 } else { 1 };
                 assert!((1..=most).contains(&stats.threads), "threads: {stats:?}");
@@ -355,6 +446,7 @@ impl<'a> Model<'a> {
     pub fn sweep_all(&mut self, two: bool) {
         self.disarm_all();
         self.unroot_all();
+        self.drop_mutators();
         self.collect(&[], two);
         assert!(
             self.arena.is_empty(),

@@ -111,6 +111,20 @@ pub enum Op {
     },
     /// Drive reclamation until nothing is pending.
     Reclaim,
+    /// Register a `Mutator` (at most 4 live).
+    NewMutator,
+    /// Insert a node holding `edges` (shaded first, under a guard that ends with the
+    /// insertion) through a mutator, linked nowhere: a fresh key.
+    Fresh {
+        /// Which mutator.
+        mutator: usize,
+        /// The node's edges.
+        edges: Vec<KeySel>,
+    },
+    /// A mutator's safepoint.
+    Safepoint(usize),
+    /// Drop a mutator.
+    DropMutator(usize),
 }
 
 impl Model<'_> {
@@ -225,6 +239,13 @@ impl Model<'_> {
                 self.collect(&roots, *two);
             }
             Op::Reclaim => self.reclaim(),
+            Op::NewMutator => self.new_mutator(),
+            Op::Fresh { mutator, edges } => {
+                let edges = self.keys(edges, None);
+                self.insert_fresh(*mutator, edges);
+            }
+            &Op::Safepoint(i) => self.safepoint(i),
+            &Op::DropMutator(i) => self.drop_mutator(i),
         }
     }
 }
