@@ -31,8 +31,10 @@
 //! * [`node`]: the node type and [`NodeId`], its links (an intrusive child list of
 //!   `AtomicKey<NodeId>` cells edited under the parent's lock), its hand-written `Trace`
 //!   impl (strong links only) and its derived `Relocate` impl (every link).
-//! * [`sink`]: html5ever's `TreeSink` over `&Arena<Node, NodeId>`, one per document, and the
-//!   garbage-collection contract it follows (one guard per parse, shade before every link).
+//! * [`sink`]: html5ever's `TreeSink` over `&Arena<Node, NodeId>`, one per document, the
+//!   chunked [`Parser`], and the garbage-collection contract they follow (a mutator whose
+//!   fresh nodes survive until a safepoint between chunks, one guard per chunk, shade
+//!   before every link).
 //! * [`memory`]: giving memory back after a collection: [`compact`] (which relocates every
 //!   node link and the documents' keys) and the checks that the links survived it.
 //! * [`persist`]: saving the parsed documents of an arena to a file and loading them back
@@ -59,4 +61,4 @@ pub use memory::{check_links, compact, link_shape, LinkShape, NodeLinks, Target}
 pub use node::{count_reachable, Attr, AttrName, Children, Element, Links, Node, NodeData, NodeId};
 pub use persist::{load, save, DocumentList, PersistError, SaveInfo};
 pub use serial::{dump, to_html};
-pub use sink::{parse, parse_pinned, ArenaSink, NodeRef, Parsed, Unrooted};
+pub use sink::{parse, ArenaSink, Parsed, Parser, Unrooted, CHUNK};

@@ -468,9 +468,9 @@ struct Built<'a> {
 /// Parses `jobs` documents (input `i % inputs.len()`) into `arena` on a rayon pool of
 /// `opts.threads` workers ([`Built`]), or says why the pool could not start.
 ///
-/// Each document is parsed by [`parse`], which pins its own guard on the worker for the
-/// whole parse and inserts through its own `Handle`; nothing is pinned across documents,
-/// so a collection waits for at most one document's parse per worker.
+/// Each document is parsed by [`parse`], which pins a guard on the worker for each 16 KiB
+/// chunk and inserts through its own `Mutator`; nothing is pinned between chunks, so a
+/// collection waits for at most one chunk's parse per worker.
 fn build<'a>(
     arena: &'a Arena<Node, NodeId>,
     inputs: &[Doc],

@@ -7,31 +7,36 @@
 //! # The garbage-collection contract, applied
 //!
 //! html5ever creates a node first and links it later (`create_element`, then `append`), and
-//! between the two the node's key lives only in the tree builder's stack of open elements:
-//! a local key, which is not a root. The sink therefore works under one `Guard` pinned for
-//! the whole parse and inserts every node under it. A collection that starts marking while the parse is
-//! under way waits (its epoch grace period) until the parse has ended, and a parse that
-//! starts after marking began only creates values born in the running cycle, which that
-//! cycle's sweep skips. So no node the tree builder still holds is ever swept, and a
-//! collection costs at most one document's parse time of waiting.
+//! between the two the node's key lives only in the tree builder's stack of open elements.
+//! The sink inserts every node through an `epoch_arena::Mutator`, so a key the tree builder
+//! holds stays alive across collections until the sink's next safepoint, with no guard
+//! held. The input is fed in chunks ([`Parser::feed`]); each chunk runs under one guard,
+//! and between chunks the sink passes a safepoint and unpins ([`ArenaSink::safepoint`]).
+//! So a collection on another thread waits at most for the chunk being parsed (its epoch
+//! grace period), not for the document, and epoch-based reclamation, of this arena and of
+//! every other, goes on during a long parse.
+//!
+//! At a safepoint every node the tree builder may still use must be linked or rooted. At a
+//! chunk boundary html5ever holds nodes that are in the tree, almost always; a node it
+//! created or detached in the chunk and has not linked (yet) is rooted by the sink until
+//! a later safepoint finds it linked, or until the parse ends.
 //!
 //! Every store of a key into a traced field (a child list, a template's contents) is
-//! preceded by `Arena::shade` of that key, under the same guard: the insertion barrier that
-//! keeps a marker from missing a child moved under an already-scanned parent.
+//! preceded by `Arena::shade` of that key, under the chunk's guard: the insertion barrier
+//! that keeps a marker from missing a child moved under an already-scanned parent.
 //!
 //! The document node is rooted (`Arena::root`) as soon as it exists; the root is handed to
 //! the caller in [`Parsed`], and dropping it makes the document garbage.
 //!
 //! # Handles
 //!
-//! The tree builder's handle is a [`NodeRef`]: the key plus a `&Node` borrowed from the
-//! parse's guard. html5ever asks for element names and follows handles many times per
-//! token, and the reference answers without an arena lookup; the key goes into the child
-//! lists, which must outlive the guard.
+//! The tree builder's handle is the node's key ([`NodeId`]), looked up in the arena under
+//! the chunk's guard whenever the sink needs the node: a handle outlives the chunk in the
+//! tree builder's stacks, and a `&Node` must not outlive the guard it was read under.
 
 use crate::node::{lock, Attr, AttrName, Children, Element, Node, NodeData, NodeId};
 use compact_str::CompactString;
-use epoch_arena::{pin, Arena, Guard, Relocate, Root};
+use epoch_arena::{pin, Arena, Guard, Mutator, Relocate, Root};
 use html5ever::interface::{ElementFlags, NodeOrText, QuirksMode, TreeSink};
 use html5ever::tendril::{StrTendril, TendrilSink};
 use html5ever::{local_name, ns, Attribute, ExpandedName, QualName};
@@ -126,44 +131,112 @@ impl Unrooted {
     }
 }
 
-/// Parses `html` into `arena` on the calling thread, pinned for the whole parse.
+/// How much input [`parse`] feeds html5ever between two safepoints: small enough that a
+/// collection's grace period (which waits for the chunk being parsed) stays well under a
+/// millisecond, large enough that the safepoint's cost is noise.
+pub const CHUNK: usize = 16 * 1024;
+
+/// Parses `html` into `arena` on the calling thread, in chunks of [`CHUNK`] bytes with a
+/// safepoint between them (see the [module docs](self)).
 ///
 /// Never fails: html5ever recovers from any malformed markup as browsers do.
 pub fn parse<'a>(arena: &'a Arena<Node, NodeId>, html: &str) -> Parsed<'a> {
-    let guard = pin();
-    parse_pinned(arena, &guard, html)
+    let mut parser = Parser::new(arena);
+    let mut rest = html;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(CHUNK);
+        while !rest.is_char_boundary(end) {
+            end += 1;
+        }
+        let (chunk, tail) = rest.split_at(end);
+        parser.feed(chunk);
+        rest = tail;
+    }
+    parser.finish()
 }
 
-/// [`parse`] under the caller's guard (which must not be repinned during the call).
-pub fn parse_pinned<'a>(arena: &'a Arena<Node, NodeId>, guard: &Guard, html: &str) -> Parsed<'a> {
-    html5ever::parse_document(ArenaSink::new(arena, guard), Default::default()).one(html)
+/// A parse fed piece by piece: for input that arrives over time (a network stream), or to
+/// choose the chunk size. Between two [`feed`](Parser::feed)s the thread holds no guard,
+/// and every node the parse created is alive (linked, or rooted by the sink).
+///
+/// ```
+/// use epoch_arena::Arena;
+/// use epoch_arena_dom::{to_html, Parser};
+///
+/// let arena = Arena::with_key();
+/// let mut parser = Parser::new(&arena);
+/// parser.feed("<p>Hello, ");
+/// arena.collect([]); // nothing the parse holds is swept, and nothing waits for it
+/// parser.feed("<b>world</b>");
+/// let page = parser.finish();
+/// assert_eq!(
+///     to_html(&arena, page.document(), &epoch_arena::pin()),
+///     "<html><head></head><body><p>Hello, <b>world</b></p></body></html>"
+/// );
+/// ```
+pub struct Parser<'a> {
+    inner: html5ever::Parser<ArenaSink<'a>>,
 }
 
-/// The tree builder's handle: a node's key and the node itself, borrowed from the parse's
-/// guard. Equal when the keys are.
-#[derive(Debug, Clone, Copy)]
-pub struct NodeRef<'g> {
-    /// The node's key (what child lists store).
-    pub key: NodeId,
-    /// The node.
-    pub node: &'g Node,
-}
-
-impl PartialEq for NodeRef<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
+impl std::fmt::Debug for Parser<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parser")
+            .field("sink", &self.inner.tokenizer.sink.sink)
+            .finish_non_exhaustive()
     }
 }
 
-impl Eq for NodeRef<'_> {}
+impl<'a> Parser<'a> {
+    /// A parse of a new document into `arena` (its document node is created and rooted now).
+    pub fn new(arena: &'a Arena<Node, NodeId>) -> Self {
+        let mut sink = ArenaSink::new(arena);
+        // Unpinned between feeds.
+        sink.safepoint();
+        Parser {
+            inner: html5ever::parse_document(sink, Default::default()),
+        }
+    }
+
+    /// The key of the document being built (rooted, so it stays valid).
+    pub fn document(&self) -> NodeId {
+        self.inner.tokenizer.sink.sink.document()
+    }
+
+    /// Parses the next piece of input, under one guard, then passes a safepoint and unpins.
+    pub fn feed(&mut self, html: &str) {
+        self.sink().pin();
+        self.inner.process(StrTendril::from_slice(html));
+        self.sink().safepoint();
+    }
+
+    /// Ends the input and returns the document.
+    pub fn finish(mut self) -> Parsed<'a> {
+        self.sink().pin();
+        self.inner.finish()
+    }
+
+    fn sink(&mut self) -> &mut ArenaSink<'a> {
+        &mut self.inner.tokenizer.sink.sink
+    }
+}
 
 /// The tree sink. See the module docs for the protocol.
-pub struct ArenaSink<'a, 'g> {
+///
+/// [`parse`] and [`Parser`] drive it; it also works as a plain html5ever sink
+/// (`html5ever::parse_document(ArenaSink::new(&arena), ..)`), which keeps the thread
+/// pinned from [`new`](ArenaSink::new) to the end of the parse.
+pub struct ArenaSink<'a> {
     arena: &'a Arena<Node, NodeId>,
-    guard: &'g Guard,
-    handle: RefCell<epoch_arena::Handle<'a, Node, NodeId>>,
+    /// The guard of the chunk being parsed; `None` between chunks.
+    guard: Option<Guard>,
+    mutator: RefCell<Mutator<'a, Node, NodeId>>,
     root: Root<'a, Node, NodeId>,
-    document: NodeRef<'g>,
+    document: NodeId,
+    /// Nodes created or detached since the last safepoint: the only ones that may be
+    /// unlinked while html5ever holds them.
+    loose: RefCell<Vec<NodeId>>,
+    /// Nodes a safepoint found unlinked, rooted until one finds them linked.
+    held: Vec<Root<'a, Node, NodeId>>,
     quirks_mode: Cell<QuirksMode>,
     errors: Cell<usize>,
     created: Cell<usize>,
@@ -172,10 +245,12 @@ pub struct ArenaSink<'a, 'g> {
 /// The name `elem_name` reports for a non-element (html5ever never asks; RcDom panics).
 static NO_NAME: LazyLock<QualName> = LazyLock::new(|| QualName::new(None, ns!(), local_name!("")));
 
-impl std::fmt::Debug for ArenaSink<'_, '_> {
+impl std::fmt::Debug for ArenaSink<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ArenaSink")
-            .field("document", &self.document.key)
+            .field("document", &self.document)
+            .field("pinned", &self.guard.is_some())
+            .field("held", &self.held.len())
             .field("quirks_mode", &self.quirks_mode.get())
             .field("errors", &self.errors.get())
             .field("created", &self.created.get())
@@ -183,20 +258,21 @@ impl std::fmt::Debug for ArenaSink<'_, '_> {
     }
 }
 
-impl<'a: 'g, 'g> ArenaSink<'a, 'g> {
-    /// A sink that builds a new document in `arena` under `guard`, which must stay pinned
-    /// (not repinned) until the parse has finished.
-    pub fn new(arena: &'a Arena<Node, NodeId>, guard: &'g Guard) -> Self {
-        let mut handle = arena.handle();
-        let key = handle.insert(Node::new(NodeData::Document));
-        let root = arena.root(key);
-        let node = arena.get(key, guard).expect("just inserted and rooted");
+impl<'a> ArenaSink<'a> {
+    /// A sink that builds a new document in `arena`; the thread is pinned until the first
+    /// [`safepoint`](ArenaSink::safepoint).
+    pub fn new(arena: &'a Arena<Node, NodeId>) -> Self {
+        let mut mutator = arena.mutator();
+        let document = mutator.insert(Node::new(NodeData::Document));
+        let root = arena.root(document);
         ArenaSink {
             arena,
-            guard,
-            handle: RefCell::new(handle),
+            guard: Some(pin()),
+            mutator: RefCell::new(mutator),
             root,
-            document: NodeRef { key, node },
+            document,
+            loose: RefCell::new(Vec::new()),
+            held: Vec::new(),
             quirks_mode: Cell::new(QuirksMode::NoQuirks),
             errors: Cell::new(0),
             created: Cell::new(1),
@@ -205,38 +281,69 @@ impl<'a: 'g, 'g> ArenaSink<'a, 'g> {
 
     /// The key of the document this sink builds (rooted, so it stays valid).
     pub fn document(&self) -> NodeId {
-        self.document.key
+        self.document
     }
 
-    /// The node behind a key read from a child list or a parent link.
-    fn node(&self, key: NodeId) -> &'g Node {
-        self.arena.get(key, self.guard).expect(
-            "epoch-arena-dom bug: a node of the document being parsed is gone \
-             (the parse's guard keeps every node it created alive until the parse ends)",
-        )
-    }
-
-    fn node_ref(&self, key: NodeId) -> NodeRef<'g> {
-        NodeRef {
-            key,
-            node: self.node(key),
+    /// Pins the thread for the next chunk (nothing if it is pinned).
+    pub fn pin(&mut self) {
+        if self.guard.is_none() {
+            self.guard = Some(pin());
         }
     }
 
-    fn insert(&self, node: Node) -> NodeRef<'g> {
-        self.created.set(self.created.get() + 1);
-        let key = self.handle.borrow_mut().insert(node);
-        self.node_ref(key)
+    /// Between two chunks: roots every node created or detached since the last safepoint
+    /// that is still unlinked, unroots those held before that are linked now, passes the
+    /// mutator's safepoint and unpins. Call it only between html5ever's steps (between
+    /// `process` calls), where the tree builder's state is whole.
+    pub fn safepoint(&mut self) {
+        if let Some(guard) = &self.guard {
+            let arena = self.arena;
+            let unlinked =
+                |key: NodeId| arena.get(key, guard).is_some_and(|n| n.parent().is_none());
+            self.held.retain(|root| unlinked(root.key()));
+            let loose = self.loose.get_mut();
+            loose.sort_unstable();
+            loose.dedup();
+            for key in loose.drain(..) {
+                let held = |root: &Root<'_, Node, NodeId>| root.key() == key;
+                if key != self.document && unlinked(key) && !self.held.iter().any(held) {
+                    self.held.push(arena.root(key));
+                }
+            }
+        }
+        self.mutator.get_mut().safepoint();
+        self.guard = None;
     }
 
-    fn new_text(&self, text: &str) -> NodeRef<'g> {
+    fn guard(&self) -> &Guard {
+        self.guard
+            .as_ref()
+            .expect("epoch-arena-dom bug: the sink is used between chunks, unpinned")
+    }
+
+    /// The node behind a key read from a child list, a parent link or a handle.
+    fn node(&self, key: NodeId) -> &Node {
+        self.arena.get(key, self.guard()).expect(
+            "a node of the document being parsed is gone: removed by another thread while \
+             the parse holds it",
+        )
+    }
+
+    fn insert(&self, node: Node) -> NodeId {
+        self.created.set(self.created.get() + 1);
+        let key = self.mutator.borrow_mut().insert(node);
+        self.loose.borrow_mut().push(key);
+        key
+    }
+
+    fn new_text(&self, text: &str) -> NodeId {
         self.insert(Node::new(NodeData::Text(Mutex::new(CompactString::from(
             text,
         )))))
     }
 
-    fn children(&self, of: NodeRef<'g>) -> Children<'g> {
-        of.node.children(of.key, self.arena, self.guard)
+    fn children(&self, of: NodeId) -> Children<'_> {
+        self.node(of).children(of, self.arena, self.guard())
     }
 
     /// Appends `text` to `key` if it is a text node.
@@ -251,24 +358,26 @@ impl<'a: 'g, 'g> ArenaSink<'a, 'g> {
     }
 
     /// Links a parentless node as the last child of `parent`.
-    fn link_last(&self, parent: NodeRef<'g>, child: NodeRef<'g>) {
-        self.children(parent).push_back(child.key, child.node);
+    fn link_last(&self, parent: NodeId, child: NodeId) {
+        self.children(parent).push_back(child, self.node(child));
     }
 
     /// Unlinks `target` from its parent, if it has one.
-    fn detach(&self, target: NodeRef<'g>) {
-        if let Some(parent) = target.node.parent() {
-            self.children(self.node_ref(parent)).remove(target.node);
+    fn detach(&self, target: NodeId) {
+        let node = self.node(target);
+        if let Some(parent) = node.parent() {
+            self.children(parent).remove(node);
+            self.loose.borrow_mut().push(target);
         }
     }
 
     /// The nearest ancestor `<select>` of an `<option>`, per
     /// <https://html.spec.whatwg.org/#option-element-nearest-ancestor-select>.
-    fn option_nearest_ancestor_select(&self, option: NodeRef<'g>) -> Option<NodeRef<'g>> {
+    fn option_nearest_ancestor_select(&self, option: NodeId) -> Option<NodeId> {
         let mut seen_optgroup = false;
-        let mut current = option.node.parent();
+        let mut current = self.node(option).parent();
         while let Some(key) = current {
-            let node = self.arena.get(key, self.guard)?;
+            let node = self.arena.get(key, self.guard())?;
             if node.is_html_element(&local_name!("datalist"))
                 || node.is_html_element(&local_name!("hr"))
                 || node.is_html_element(&local_name!("option"))
@@ -282,7 +391,7 @@ impl<'a: 'g, 'g> ArenaSink<'a, 'g> {
                 seen_optgroup = true;
             }
             if node.is_html_element(&local_name!("select")) {
-                return Some(NodeRef { key, node });
+                return Some(key);
             }
             current = node.parent();
         }
@@ -291,30 +400,31 @@ impl<'a: 'g, 'g> ArenaSink<'a, 'g> {
 
     /// A select's first `<selectedcontent>` descendant in tree order, unless it is
     /// `multiple` (<https://html.spec.whatwg.org/#select-enabled-selectedcontent>).
-    fn enabled_selectedcontent(&self, select: NodeRef<'g>) -> Option<NodeRef<'g>> {
-        if select.node.has_attr(&local_name!("multiple")) {
+    fn enabled_selectedcontent(&self, select: NodeId) -> Option<NodeId> {
+        if self.node(select).has_attr(&local_name!("multiple")) {
             return None;
         }
         let mut stack: Vec<NodeId> = self.children(select).keys();
         stack.reverse();
         while let Some(key) = stack.pop() {
-            let node = self.node_ref(key);
-            if node.node.is_html_element(&local_name!("selectedcontent")) {
-                return Some(node);
+            if self
+                .node(key)
+                .is_html_element(&local_name!("selectedcontent"))
+            {
+                return Some(key);
             }
-            stack.extend(self.children(node).keys().into_iter().rev());
+            stack.extend(self.children(key).keys().into_iter().rev());
         }
         None
     }
 
     /// A deep copy of `from`'s subtree, parentless.
-    fn clone_subtree(&self, from: NodeRef<'g>) -> NodeRef<'g> {
-        let copy = self.insert(from.node.shallow_clone());
+    fn clone_subtree(&self, from: NodeId) -> NodeId {
+        let copy = self.insert(self.node(from).shallow_clone());
         let mut work = vec![(from, copy)];
         while let Some((from, to)) = work.pop() {
             for child in self.children(from).keys() {
-                let child = self.node_ref(child);
-                let child_copy = self.insert(child.node.shallow_clone());
+                let child_copy = self.insert(self.node(child).shallow_clone());
                 self.link_last(to, child_copy);
                 work.push((child, child_copy));
             }
@@ -332,8 +442,8 @@ impl<'a: 'g, 'g> ArenaSink<'a, 'g> {
     }
 }
 
-impl<'a: 'g, 'g> TreeSink for ArenaSink<'a, 'g> {
-    type Handle = NodeRef<'g>;
+impl<'a> TreeSink for ArenaSink<'a> {
+    type Handle = NodeId;
     type Output = Parsed<'a>;
     type ElemName<'b>
         = ExpandedName<'b>
@@ -341,7 +451,8 @@ impl<'a: 'g, 'g> TreeSink for ArenaSink<'a, 'g> {
         Self: 'b;
 
     fn finish(self) -> Parsed<'a> {
-        // The caller unpins after this; the root keeps the document alive from here on.
+        // The guard and the roots of loose nodes go with the sink; the document's root keeps
+        // the document alive from here on.
         Parsed {
             root: self.root,
             quirks_mode: self.quirks_mode.get(),
@@ -354,28 +465,22 @@ impl<'a: 'g, 'g> TreeSink for ArenaSink<'a, 'g> {
         self.errors.set(self.errors.get() + 1);
     }
 
-    fn get_document(&self) -> NodeRef<'g> {
+    fn get_document(&self) -> NodeId {
         self.document
     }
 
-    fn elem_name<'b>(&'b self, target: &'b NodeRef<'g>) -> ExpandedName<'b> {
-        target
-            .node
+    fn elem_name<'b>(&'b self, target: &'b NodeId) -> ExpandedName<'b> {
+        self.node(*target)
             .expanded_name()
             .unwrap_or_else(|| NO_NAME.expanded())
     }
 
-    fn create_element(
-        &self,
-        name: QualName,
-        attrs: Vec<Attribute>,
-        flags: ElementFlags,
-    ) -> NodeRef<'g> {
-        // The contents are inserted before the template that holds their key; both are born
-        // under this parse's guard, so neither can be swept before the template is linked.
+    fn create_element(&self, name: QualName, attrs: Vec<Attribute>, flags: ElementFlags) -> NodeId {
+        // The contents are inserted before the template that holds their key; both are fresh
+        // for the sink's mutator until it links the template.
         let template_contents = flags
             .template
-            .then(|| self.insert(Node::new(NodeData::Document)).key);
+            .then(|| self.insert(Node::new(NodeData::Document)));
         self.insert(Node::new(NodeData::Element(Element {
             name,
             attrs: Mutex::new(Self::attrs(attrs)),
@@ -384,18 +489,18 @@ impl<'a: 'g, 'g> TreeSink for ArenaSink<'a, 'g> {
         })))
     }
 
-    fn create_comment(&self, text: StrTendril) -> NodeRef<'g> {
+    fn create_comment(&self, text: StrTendril) -> NodeId {
         self.insert(Node::new(NodeData::Comment(CompactString::from(&*text))))
     }
 
-    fn create_pi(&self, target: StrTendril, data: StrTendril) -> NodeRef<'g> {
+    fn create_pi(&self, target: StrTendril, data: StrTendril) -> NodeId {
         self.insert(Node::new(NodeData::ProcessingInstruction {
             target: Box::from(&*target),
             contents: Box::from(&*data),
         }))
     }
 
-    fn append(&self, parent: &NodeRef<'g>, child: NodeOrText<NodeRef<'g>>) {
+    fn append(&self, parent: &NodeId, child: NodeOrText<NodeId>) {
         match child {
             NodeOrText::AppendNode(child) => self.link_last(*parent, child),
             NodeOrText::AppendText(text) => {
@@ -406,18 +511,18 @@ impl<'a: 'g, 'g> TreeSink for ArenaSink<'a, 'g> {
                     }
                 }
                 let text = self.new_text(&text);
-                children.push_back(text.key, text.node);
+                children.push_back(text, self.node(text));
             }
         }
     }
 
     fn append_based_on_parent_node(
         &self,
-        element: &NodeRef<'g>,
-        prev_element: &NodeRef<'g>,
-        child: NodeOrText<NodeRef<'g>>,
+        element: &NodeId,
+        prev_element: &NodeId,
+        child: NodeOrText<NodeId>,
     ) {
-        if element.node.parent().is_some() {
+        if self.node(*element).parent().is_some() {
             self.append_before_sibling(element, child);
         } else {
             self.append(prev_element, child);
@@ -438,16 +543,20 @@ impl<'a: 'g, 'g> TreeSink for ArenaSink<'a, 'g> {
         self.link_last(self.document, doctype);
     }
 
-    fn get_template_contents(&self, target: &NodeRef<'g>) -> NodeRef<'g> {
+    fn get_template_contents(&self, target: &NodeId) -> NodeId {
         // html5ever only asks for templates, which always have contents; for anything else
         // the element itself is the best answer that does not panic.
-        match target.node.element().and_then(|e| e.template_contents) {
-            Some(contents) => self.node_ref(contents),
+        match self
+            .node(*target)
+            .element()
+            .and_then(|e| e.template_contents)
+        {
+            Some(contents) => contents,
             None => *target,
         }
     }
 
-    fn same_node(&self, x: &NodeRef<'g>, y: &NodeRef<'g>) -> bool {
+    fn same_node(&self, x: &NodeId, y: &NodeId) -> bool {
         x == y
     }
 
@@ -455,13 +564,13 @@ impl<'a: 'g, 'g> TreeSink for ArenaSink<'a, 'g> {
         self.quirks_mode.set(mode);
     }
 
-    fn append_before_sibling(&self, sibling: &NodeRef<'g>, new_node: NodeOrText<NodeRef<'g>>) {
+    fn append_before_sibling(&self, sibling: &NodeId, new_node: NodeOrText<NodeId>) {
         // html5ever promises the sibling has a parent; without one there is nowhere to put
         // the node, and RcDom would panic. We leave the tree unchanged instead.
-        let Some(parent) = sibling.node.parent() else {
+        let sibling_node = self.node(*sibling);
+        let Some(parent) = sibling_node.parent() else {
             return;
         };
-        let parent = self.node_ref(parent);
         let child = match new_node {
             NodeOrText::AppendNode(node) => {
                 // It may have an old parent (possibly this one): unlink it first.
@@ -470,22 +579,22 @@ impl<'a: 'g, 'g> TreeSink for ArenaSink<'a, 'g> {
             }
             NodeOrText::AppendText(text) => {
                 let mut children = self.children(parent);
-                if let Some(prev) = children.prev(sibling.node) {
+                if let Some(prev) = children.prev(sibling_node) {
                     if self.merge_text(prev, &text) {
                         return;
                     }
                 }
                 let text = self.new_text(&text);
-                children.insert_before((sibling.key, sibling.node), text.key, text.node);
+                children.insert_before((*sibling, sibling_node), text, self.node(text));
                 return;
             }
         };
         self.children(parent)
-            .insert_before((sibling.key, sibling.node), child.key, child.node);
+            .insert_before((*sibling, sibling_node), child, self.node(child));
     }
 
-    fn add_attrs_if_missing(&self, target: &NodeRef<'g>, attrs: Vec<Attribute>) {
-        let Some(element) = target.node.element() else {
+    fn add_attrs_if_missing(&self, target: &NodeId, attrs: Vec<Attribute>) {
+        let Some(element) = self.node(*target).element() else {
             return;
         };
         let mut existing = lock(&element.attrs);
@@ -497,11 +606,11 @@ impl<'a: 'g, 'g> TreeSink for ArenaSink<'a, 'g> {
         );
     }
 
-    fn remove_from_parent(&self, target: &NodeRef<'g>) {
+    fn remove_from_parent(&self, target: &NodeId) {
         self.detach(*target);
     }
 
-    fn reparent_children(&self, node: &NodeRef<'g>, new_parent: &NodeRef<'g>) {
+    fn reparent_children(&self, node: &NodeId, new_parent: &NodeId) {
         if node == new_parent {
             return;
         }
@@ -513,17 +622,16 @@ impl<'a: 'g, 'g> TreeSink for ArenaSink<'a, 'g> {
         from.move_all_to(&mut into);
     }
 
-    fn is_mathml_annotation_xml_integration_point(&self, handle: &NodeRef<'g>) -> bool {
-        handle
-            .node
+    fn is_mathml_annotation_xml_integration_point(&self, handle: &NodeId) -> bool {
+        self.node(*handle)
             .element()
             .is_some_and(|e| e.mathml_annotation_xml_integration_point)
     }
 
-    fn maybe_clone_an_option_into_selectedcontent(&self, option: &NodeRef<'g>) {
+    fn maybe_clone_an_option_into_selectedcontent(&self, option: &NodeId) {
         // https://html.spec.whatwg.org/#maybe-clone-an-option-into-selectedcontent, with the
         // option's selectedness approximated by its `selected` attribute, as RcDom does.
-        if !option.node.has_attr(&local_name!("selected")) {
+        if !self.node(*option).has_attr(&local_name!("selected")) {
             return;
         }
         let Some(select) = self.option_nearest_ancestor_select(*option) else {
@@ -532,11 +640,11 @@ impl<'a: 'g, 'g> TreeSink for ArenaSink<'a, 'g> {
         let Some(selectedcontent) = self.enabled_selectedcontent(select) else {
             return;
         };
-        let copies: Vec<NodeRef<'g>> = self
+        let copies: Vec<NodeId> = self
             .children(*option)
             .keys()
             .into_iter()
-            .map(|child| self.clone_subtree(self.node_ref(child)))
+            .map(|child| self.clone_subtree(child))
             .collect();
         // "Replace all": the old children are detached (garbage for the next collection).
         self.children(selectedcontent).remove_all();
@@ -549,30 +657,75 @@ impl<'a: 'g, 'g> TreeSink for ArenaSink<'a, 'g> {
     // as in RcDom: no script execution, no form owners, no line numbers, no declarative
     // shadow roots (`attach_declarative_shadow` declines, so the template stays a template).
 
-    fn mark_script_already_started(&self, _node: &NodeRef<'g>) {}
+    fn mark_script_already_started(&self, _node: &NodeId) {}
 
-    fn pop(&self, _node: &NodeRef<'g>) {}
+    fn pop(&self, _node: &NodeId) {}
 
     fn associate_with_form(
         &self,
-        _target: &NodeRef<'g>,
-        _form: &NodeRef<'g>,
-        _nodes: (&NodeRef<'g>, Option<&NodeRef<'g>>),
+        _target: &NodeId,
+        _form: &NodeId,
+        _nodes: (&NodeId, Option<&NodeId>),
     ) {
     }
 
     fn set_current_line(&self, _line_number: u64) {}
 
-    fn allow_declarative_shadow_roots(&self, _intended_parent: &NodeRef<'g>) -> bool {
+    fn allow_declarative_shadow_roots(&self, _intended_parent: &NodeId) -> bool {
         true
     }
 
     fn attach_declarative_shadow(
         &self,
-        _location: &NodeRef<'g>,
-        _template: &NodeRef<'g>,
+        _location: &NodeId,
+        _template: &NodeId,
         _attrs: &[Attribute],
     ) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use html5ever::interface::TreeSink;
+
+    fn element(sink: &ArenaSink<'_>, name: &str) -> NodeId {
+        let name = QualName::new(None, ns!(html), name.into());
+        sink.create_element(name, Vec::new(), ElementFlags::default())
+    }
+
+    /// A node the tree builder holds unlinked at a safepoint (created and not yet appended,
+    /// or detached) survives collections until a later safepoint finds it linked; then the
+    /// sink lets go of it, and once unlinked for good it is garbage again.
+    #[test]
+    fn loose_nodes_are_rooted_across_safepoints_until_linked() {
+        let arena = Arena::with_key();
+        let mut sink = ArenaSink::new(&arena);
+        let created = element(&sink, "b");
+        let linked = element(&sink, "p");
+        sink.append(&sink.document(), NodeOrText::AppendNode(linked));
+        let detached = element(&sink, "i");
+        sink.append(&linked, NodeOrText::AppendNode(detached));
+        sink.remove_from_parent(&detached);
+        sink.safepoint();
+        assert_eq!(
+            sink.held.len(),
+            2,
+            "the created and the detached node are held"
+        );
+        for _ in 0..2 {
+            arena.collect([]);
+            assert!(arena.contains(created) && arena.contains(detached) && arena.contains(linked));
+        }
+        sink.pin();
+        sink.append(&linked, NodeOrText::AppendNode(created));
+        sink.safepoint();
+        assert_eq!(sink.held.len(), 1, "a node found linked is let go");
+        arena.collect([]);
+        assert!(arena.contains(created) && arena.contains(detached));
+        drop(sink);
+        arena.collect([]);
+        assert!(arena.is_empty(), "the sink's roots outlived it");
     }
 }

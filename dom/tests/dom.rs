@@ -407,8 +407,7 @@ fn readers_see_consistent_child_lists_while_documents_are_built() {
         let builder = s.spawn(|| {
             let mut kept = Vec::new();
             for (i, doc) in docs.iter().enumerate() {
-                let guard = pin();
-                let sink = epoch_arena_dom::ArenaSink::new(&arena, &guard);
+                let sink = epoch_arena_dom::ArenaSink::new(&arena);
                 // Publish the document's key before feeding the input.
                 keys[i].store(Some(sink.document()), Ordering::Release);
                 let parser = html5ever::parse_document(sink, Default::default());
@@ -728,4 +727,117 @@ fn trim_keeps_serialization_and_every_link() {
     });
     assert_unchanged(&arena, &kept);
     drop(roots);
+}
+
+/// Feeds `html` to a [`Parser`](epoch_arena_dom::Parser) `step` bytes at a time (rounded up
+/// to a character boundary) and collects the arena after every feed, on this thread: the
+/// parse holds no guard between feeds, and every node html5ever still holds must survive
+/// (fresh for the sink's mutator, linked, or rooted by the sink as loose).
+fn chunked_dump(arena: &Arena<Node, NodeId>, html: &str, step: usize) -> (String, usize) {
+    // Garbage for every collection to sweep.
+    drop(parse(arena, "<p>garbage<b>x</b>"));
+    let mut parser = epoch_arena_dom::Parser::new(arena);
+    let mut rest = html;
+    while !rest.is_empty() {
+        let mut end = step.min(rest.len());
+        while !rest.is_char_boundary(end) {
+            end += 1;
+        }
+        parser.feed(&rest[..end]);
+        rest = &rest[end..];
+        arena.collect([]);
+    }
+    let doc = parser.finish();
+    arena.collect([]);
+    let guard = pin();
+    assert_eq!(
+        check_links(arena, doc.document(), &guard),
+        Ok(count_reachable(arena, doc.document(), &guard)),
+        "links of a chunked parse"
+    );
+    (dump(arena, doc.document(), &guard), doc.errors)
+}
+
+fn rcdom_chunked_errors(html: &str, step: usize) -> usize {
+    let mut parser = html5ever::parse_document(RcDom::default(), Default::default());
+    let mut rest = html;
+    while !rest.is_empty() {
+        let mut end = step.min(rest.len());
+        while !rest.is_char_boundary(end) {
+            end += 1;
+        }
+        parser.process(rest[..end].into());
+        rest = &rest[end..];
+    }
+    let dom = parser.finish();
+    let n = dom.errors.borrow().len();
+    n
+}
+
+#[test]
+fn chunked_parses_with_a_collection_after_every_chunk_match_rcdom() {
+    let arena = Arena::with_key();
+    let corpus = corpus::generate(if cfg!(miri) { 1 } else { 3 }, 4 << 10, 11);
+    let docs = TRICKY
+        .iter()
+        .map(|s| s.to_string())
+        .chain(corpus.into_iter().map(|d| d.html));
+    for html in docs {
+        let want = rcdom_dump(&rcdom(&html).document);
+        for step in [1, 7, 64] {
+            let (ours, errors) = chunked_dump(&arena, &html, step);
+            assert_eq!(ours, want, "tree of {html:?} fed {step} bytes at a time");
+            // html5ever reports some errors once per piece of text it is given, so the
+            // reference is RcDom fed the same pieces.
+            assert_eq!(
+                errors,
+                rcdom_chunked_errors(&html, step),
+                "errors of {html:?}"
+            );
+        }
+    }
+}
+
+/// A paused parse (between two feeds) holds no guard: a collection on another thread runs
+/// to its end, and values removed from another arena are dropped, while the document is
+/// half-built; the parse then goes on unharmed.
+#[test]
+fn a_paused_parse_blocks_neither_collections_nor_reclamation() {
+    use std::sync::Arc;
+    use testkit::{reclaim_until, DropLog, Tracked};
+    let arena = Arena::with_key();
+    let other: Arena<Tracked> = Arena::new();
+    let log = Arc::new(DropLog::default());
+    let removed: Vec<_> = (0..100)
+        .map(|i| other.insert(Tracked::new(i, &log)))
+        .collect();
+    let html = "<table><b>bold<tr><td>cell</td></tr>x</b></table><p>after<i>italic";
+    let (head, tail) = html.split_at(30);
+    let mut parser = epoch_arena_dom::Parser::new(&arena);
+    drop(parse(&arena, "<p>garbage"));
+    parser.feed(head);
+    let stats = std::thread::scope(|s| {
+        s.spawn(|| {
+            for &k in &removed {
+                assert!(other.remove(k));
+            }
+            assert!(
+                reclaim_until(&other, || log.count() == 100),
+                "another arena's removals wait for a paused parse"
+            );
+            arena.collect([])
+        })
+        .join()
+        .unwrap()
+    });
+    assert!(
+        stats.swept > 0,
+        "the garbage document was not swept: {stats:?}"
+    );
+    assert_eq!(stats.mutators, 1, "{stats:?}");
+    parser.feed(tail);
+    let doc = parser.finish();
+    let guard = pin();
+    let (want, _) = arena_dump(html);
+    assert_eq!(dump(&arena, doc.document(), &guard), want);
 }
