@@ -11,7 +11,7 @@
 //! epoch grace period). A third thread removes values from another arena, one at a time,
 //! and counts how many of them are dropped before the parse ends.
 //!
-//! `MODE` is `chunked` (the default: `parse`, which feeds html5ever 16 KiB at a time with a
+//! `MODE` is `chunked` (the default: `parse`, which feeds html5ever 4 KiB at a time with a
 //! safepoint between chunks and no guard held there) or `pinned` (the same parse with the
 //! thread pinned throughout, as every parse was before the mutator protocol).
 

@@ -468,7 +468,7 @@ struct Built<'a> {
 /// Parses `jobs` documents (input `i % inputs.len()`) into `arena` on a rayon pool of
 /// `opts.threads` workers ([`Built`]), or says why the pool could not start.
 ///
-/// Each document is parsed by [`parse`], which pins a guard on the worker for each 16 KiB
+/// Each document is parsed by [`parse`], which pins a guard on the worker for each 4 KiB
 /// chunk and inserts through its own `Mutator`; nothing is pinned between chunks, so a
 /// collection waits for at most one chunk's parse per worker.
 fn build<'a>(

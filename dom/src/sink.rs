@@ -42,7 +42,7 @@ use html5ever::tendril::{StrTendril, TendrilSink};
 use html5ever::{local_name, ns, Attribute, ExpandedName, QualName};
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, Mutex};
 
 /// A parsed document: its rooted document node and what the parse reported.
@@ -134,7 +134,7 @@ impl Unrooted {
 /// How much input [`parse`] feeds html5ever between two safepoints: small enough that a
 /// collection's grace period (which waits for the chunk being parsed) stays well under a
 /// millisecond, large enough that the safepoint's cost is noise.
-pub const CHUNK: usize = 16 * 1024;
+pub const CHUNK: usize = 4 * 1024;
 
 /// Parses `html` into `arena` on the calling thread, in chunks of [`CHUNK`] bytes with a
 /// safepoint between them (see the [module docs](self)).
@@ -236,7 +236,7 @@ pub struct ArenaSink<'a> {
     /// unlinked while html5ever holds them.
     loose: RefCell<Vec<NodeId>>,
     /// Nodes a safepoint found unlinked, rooted until one finds them linked.
-    held: Vec<Root<'a, Node, NodeId>>,
+    held: HashMap<NodeId, Root<'a, Node, NodeId>>,
     quirks_mode: Cell<QuirksMode>,
     errors: Cell<usize>,
     created: Cell<usize>,
@@ -272,7 +272,7 @@ impl<'a> ArenaSink<'a> {
             root,
             document,
             loose: RefCell::new(Vec::new()),
-            held: Vec::new(),
+            held: HashMap::new(),
             quirks_mode: Cell::new(QuirksMode::NoQuirks),
             errors: Cell::new(0),
             created: Cell::new(1),
@@ -298,16 +298,18 @@ impl<'a> ArenaSink<'a> {
     pub fn safepoint(&mut self) {
         if let Some(guard) = &self.guard {
             let arena = self.arena;
-            let unlinked =
-                |key: NodeId| arena.get(key, guard).is_some_and(|n| n.parent().is_none());
-            self.held.retain(|root| unlinked(root.key()));
-            let loose = self.loose.get_mut();
-            loose.sort_unstable();
-            loose.dedup();
-            for key in loose.drain(..) {
-                let held = |root: &Root<'_, Node, NodeId>| root.key() == key;
-                if key != self.document && unlinked(key) && !self.held.iter().any(held) {
-                    self.held.push(arena.root(key));
+            // Document nodes (this one, and templates' contents, which their template's
+            // `Trace` reaches) never have a parent and need no root of their own.
+            let unlinked = |key: NodeId| {
+                arena
+                    .get(key, guard)
+                    .is_some_and(|n| n.parent().is_none() && !matches!(n.data, NodeData::Document))
+            };
+            self.held.retain(|&key, _| unlinked(key));
+            // Most loose nodes are linked by now.
+            for key in self.loose.get_mut().drain(..) {
+                if unlinked(key) {
+                    self.held.entry(key).or_insert_with(|| arena.root(key));
                 }
             }
         }

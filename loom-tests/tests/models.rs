@@ -502,7 +502,7 @@ fn gc_try_root_vs_collect() {
 /// the node: the sweep spares what it inserted since its last safepoint.
 #[test]
 fn gc_mutator_fresh_key_across_cycle_start() {
-    model(|| {
+    model_bounded(1, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let arena = Arc::new(Arena::new());
         let root = arena.insert(GcNode::new(0, &drops, [None, None]));
@@ -531,7 +531,7 @@ fn gc_mutator_fresh_key_across_cycle_start() {
 /// as fresh) and so does `y` (fresh after the safepoint, or born in the cycle).
 #[test]
 fn gc_safepoint_vs_cycle_start() {
-    model(|| {
+    model_bounded(1, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let arena = Arc::new(Arena::new());
         let root = arena.insert(GcNode::new(0, &drops, [None, None]));
