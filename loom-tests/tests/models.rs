@@ -495,30 +495,40 @@ fn gc_try_root_vs_collect() {
     });
 }
 
-/// A fresh key held across a cycle start: a `Mutator` inserts a node and holds its key
-/// with no guard while a collection may start, mark and sweep, and links it only then
-/// (shade, then store, pinned just for the link), with no safepoint. The old rule (insert
-/// and link under one guard) is broken on purpose; the mutator's registration must keep
-/// the node: the sweep spares what it inserted since its last safepoint.
+/// A fresh key held across a whole cycle: a `Mutator` is registered while a collection
+/// starts, inserts a node and holds its key with no guard until the collection has ended
+/// (it waits for it), and only then links it (shade, then store, pinned for the link), with
+/// no safepoint. The old rule (insert and link under one guard) is broken on purpose. The
+/// node must survive: spared and traced as fresh for the mutator, or born in the cycle if
+/// the registration came after the cycle read the registry. (With the mutators ignored by
+/// the collection, this model fails.)
 #[test]
 fn gc_mutator_fresh_key_across_cycle_start() {
     model_bounded(1, || {
         let drops = Arc::new(AtomicUsize::new(0));
         let arena = Arc::new(Arena::new());
         let root = arena.insert(GcNode::new(0, &drops, [None, None]));
-        let mut m = arena.mutator();
+        let done = Arc::new(AtomicBool::new(false));
         let t = {
-            let arena = arena.clone();
-            thread::spawn(move || arena.collect([root]))
+            let (arena, done) = (arena.clone(), done.clone());
+            thread::spawn(move || {
+                let stats = arena.collect([root]);
+                done.store(true, SeqCst);
+                stats
+            })
         };
+        let mut m = arena.mutator();
         let fresh = m.insert(GcNode::new(1, &drops, [None, None]));
+        while !done.load(SeqCst) {
+            thread::yield_now();
+        }
+        assert!(arena.contains(fresh), "a fresh key of a mutator was swept");
         {
             let guard = pin();
             arena.get(root, &guard).unwrap().link(&arena, 0, fresh);
         }
         let stats = t.join().unwrap();
-        assert_eq!(stats.swept, 0, "a fresh key of a mutator was swept");
-        assert!(arena.contains(fresh));
+        assert_eq!(stats.swept, 0, "{stats:?}");
         drop(m);
         drop(arena);
         assert_eq!(drops.load(SeqCst), 2);
@@ -550,7 +560,10 @@ fn gc_safepoint_vs_cycle_start() {
         m.safepoint();
         let stats = t.join().unwrap();
         assert_eq!(stats.swept, 0);
-        assert!(arena.contains(x), "a key linked before a safepoint was swept");
+        assert!(
+            arena.contains(x),
+            "a key linked before a safepoint was swept"
+        );
         drop(m);
         drop(arena);
         assert_eq!(drops.load(SeqCst), 2);
