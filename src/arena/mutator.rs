@@ -28,8 +28,9 @@ use core::ops::{Deref, DerefMut};
 ///   handle's, at the handle's cost. `safepoint` is one store.
 /// * What it keeps: the values born since the *oldest* live mutator's last safepoint, also
 ///   those other threads inserted. A mutator that never reaches a safepoint keeps every
-///   value born after it from being collected; [`CollectStats::mutators`]
-///   (crate::CollectStats::mutators) counts the mutators a collection honoured.
+///   value born after it from being collected;
+///   [`CollectStats::mutators`](crate::CollectStats::mutators) counts the mutators a
+///   collection honoured.
 /// * Dropping it is a last safepoint: its fresh keys are given up. (`mem::forget` keeps
 ///   its registration, and what it spares, for the arena's life.)
 /// * The old rule still holds for every other insertion path.
