@@ -160,6 +160,12 @@ impl<T: Trace + Send + Sync> Core<T> {
             // Relaxed: the counter only hands out distinct part numbers.
             let p = next.fetch_add(1, Ordering::Relaxed);
             if p >= parts {
+                // Hand this thread's deferred batches to the global queue now: a helper
+                // thread parks after its job, and a batch left in its thread-local bag would
+                // wait for its next job (or forever) before any thread could reclaim it. Only
+                // here: the one-thread sweep (and every loom model) leaves its batches to the
+                // caller's own later pins.
+                crossbeam_epoch::pin().flush();
                 return;
             }
             let (start, end) = (p * part, ((p + 1) * part).min(high_water));

@@ -76,10 +76,6 @@ impl<T: Send + Sync> Core<T> {
             }
         }
         this.defer_reclaim(batch, &guard);
-        // Hand this thread's deferred batches to the global queue now: a helper thread parks
-        // after its part, and a batch left in its thread-local bag would wait for its next
-        // job (or forever) before any thread could reclaim it.
-        guard.flush();
         this.anchor.counters.add_removed_shared(swept as isize);
         swept
     }
