@@ -64,8 +64,7 @@
 
 use criterion::measurement::WallTime;
 use criterion::{
-    criterion_group, criterion_main, Bencher, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode,
-    Throughput,
+    criterion_group, criterion_main, Bencher, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
 use epoch_arena::Key;
 use std::any::Any;
@@ -101,12 +100,14 @@ fn config_group<'a>(
     elements: u64,
     measure_secs: u64,
 ) -> Group<'a> {
-    let mut g = c.benchmark_group(name);
-    g.sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(measure_secs))
-        .sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(elements));
+    let mut g = benches::group(
+        c,
+        name,
+        10,
+        Duration::from_secs(1),
+        Duration::from_secs(measure_secs),
+    );
+    g.throughput(Throughput::Elements(elements));
     g
 }
 

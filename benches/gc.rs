@@ -61,7 +61,7 @@
 //! phases, for comparing process runs or for `valgrind --tool=cachegrind` (see [`profile`]).
 
 use criterion::measurement::WallTime;
-use criterion::{criterion_group, BenchmarkGroup, Criterion, SamplingMode, Throughput};
+use criterion::{criterion_group, BenchmarkGroup, Criterion, Throughput};
 use epoch_arena::{pin, Arena, CollectOptions, CollectStats, Key};
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -460,17 +460,19 @@ impl Phases {
 const SIZES: [(usize, &str); 3] = [(10_000, "10k"), (100_000, "100k"), (1_000_000, "1m")];
 
 fn config_group<'a>(c: &'a mut Criterion, name: &str, n: usize) -> BenchmarkGroup<'a, WallTime> {
-    let mut g = c.benchmark_group(name);
     let (samples, secs) = match n {
         0..=10_000 => (30, 2),
         10_001..=100_000 => (20, 3),
         _ => (15, 5),
     };
-    g.sample_size(samples)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(secs))
-        .sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(n as u64));
+    let mut g = benches::group(
+        c,
+        name,
+        samples,
+        Duration::from_secs(1),
+        Duration::from_secs(secs),
+    );
+    g.throughput(Throughput::Elements(n as u64));
     g
 }
 

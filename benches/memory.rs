@@ -58,8 +58,7 @@
 
 use criterion::measurement::WallTime;
 use criterion::{
-    criterion_group, criterion_main, Bencher, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode,
-    Throughput,
+    criterion_group, criterion_main, Bencher, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
 use epoch_arena::{pin, Arena, Key};
 use std::hint::black_box;
@@ -105,12 +104,14 @@ fn config_group<'a>(
     samples: usize,
     measure_ms: u64,
 ) -> Group<'a> {
-    let mut g = c.benchmark_group(name);
-    g.sample_size(samples)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_millis(measure_ms))
-        .sampling_mode(SamplingMode::Flat)
-        .throughput(Throughput::Elements(elements));
+    let mut g = benches::group(
+        c,
+        name,
+        samples,
+        Duration::from_millis(500),
+        Duration::from_millis(measure_ms),
+    );
+    g.throughput(Throughput::Elements(elements));
     g
 }
 

@@ -28,9 +28,7 @@
 //!
 //! Before the groups run, the sizes of the three encodings are printed to stderr.
 
-use criterion::{
-    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
-};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use epoch_arena::{pin, Arena};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -87,11 +85,13 @@ where
         vec_bytes.len()
     );
 
-    let mut g = c.benchmark_group(format!("{name}_write"));
-    g.sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(4))
-        .sampling_mode(SamplingMode::Flat);
+    let mut g = benches::group(
+        c,
+        format!("{name}_write"),
+        20,
+        Duration::from_millis(500),
+        Duration::from_secs(4),
+    );
     let mut out = Vec::with_capacity(snapshot.len() * 2);
     g.throughput(Throughput::Bytes(snapshot.len() as u64));
     g.bench_function(BenchmarkId::new("epoch-arena", "write_snapshot"), |b| {
@@ -118,11 +118,13 @@ where
     });
     g.finish();
 
-    let mut g = c.benchmark_group(format!("{name}_read"));
-    g.sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(6))
-        .sampling_mode(SamplingMode::Flat);
+    let mut g = benches::group(
+        c,
+        format!("{name}_read"),
+        20,
+        Duration::from_millis(500),
+        Duration::from_secs(6),
+    );
     g.throughput(Throughput::Bytes(snapshot.len() as u64));
     g.bench_function(BenchmarkId::new("epoch-arena", "read_snapshot"), |b| {
         b.iter_with_large_drop(|| Arena::<V>::read_snapshot(&snapshot[..]).expect("read"))

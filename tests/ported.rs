@@ -314,18 +314,25 @@ fn try_root_races_collections_without_losing_a_rooted_value() {
     // the cycle: the case a root registered too late for the cycle must not lose.
     const ROUNDS: usize = if cfg!(miri) { 2 } else { 200 };
     const GARBAGE: u32 = if cfg!(miri) { 50 } else { 5_000 };
+    // The collecting thread also waits for this many rounds of the rooting thread, so that
+    // a fast collector cannot finish all its cycles inside the first round.
+    const MIN_TRIES: usize = if cfg!(miri) { 2 } else { 50 };
     let arena = Arena::new();
     let done = std::sync::atomic::AtomicBool::new(false);
+    let tries = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         s.spawn(|| {
-            for _ in 0..ROUNDS {
+            let mut round = 0;
+            while round < ROUNDS || tries.load(SeqCst) < MIN_TRIES {
                 arena.insert_many((0..GARBAGE).map(|_| Node(vec![])));
                 arena.collect([]);
+                round += 1;
             }
             done.store(true, SeqCst);
         });
         let (mut upgraded, mut refused) = (0usize, 0usize);
         while !done.load(SeqCst) {
+            tries.fetch_add(1, SeqCst);
             let keys: Vec<Key> = (0..64).map(|_| arena.insert(Node(vec![]))).collect();
             std::thread::yield_now();
             let roots: Vec<_> = keys.iter().filter_map(|&k| arena.try_root(k)).collect();

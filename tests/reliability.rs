@@ -412,7 +412,8 @@ fn forgotten_handle_leaves_len_and_capacity_right() {
         let keys: Vec<Key> = (0..6)
             .map(|i| handle.insert(Tracked::new(i, &log)))
             .collect();
-        // Three removals wait in the handle's private retire batch, and the handle's cache
+        // Three removals wait in the retire ring of the handle's counter cell (which `clear`
+        // empties: it drops those values itself), and the handle's cache
         // still holds the two slots it has not used.
         for &k in &keys[..3] {
             assert!(handle.remove(k));

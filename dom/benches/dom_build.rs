@@ -39,21 +39,9 @@ fn rcdom_parse(html: &str) -> RcDom {
     html5ever::parse_document(RcDom::default(), Default::default()).one(html)
 }
 
-/// Runs `work(i)` for every document index on `threads` threads (an atomic work counter).
-fn split(threads: usize, docs: usize, work: impl Fn(usize) + Sync) {
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= docs {
-                    break;
-                }
-                work(i);
-            });
-        }
-    });
-}
+#[path = "support/split.rs"]
+mod support;
+use support::split;
 
 /// Like [`split`], but each thread keeps what `work` returns until all threads are done,
 /// and drops it on its own thread.

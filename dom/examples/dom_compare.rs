@@ -25,7 +25,6 @@ use std::borrow::Cow;
 use std::cell::Cell;
 use std::hint::black_box;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// The floor: a sink that builds no tree. A handle is a counter and the element's name (so
@@ -105,20 +104,9 @@ fn rcdom_parse(html: &str) -> RcDom {
     html5ever::parse_document(RcDom::default(), Default::default()).one(html)
 }
 
-fn split(threads: usize, docs: usize, work: impl Fn(usize) + Sync) {
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= docs {
-                    break;
-                }
-                work(i);
-            });
-        }
-    });
-}
+#[path = "../benches/support/split.rs"]
+mod support;
+use support::split;
 
 fn user_cpu_seconds() -> f64 {
     // utime is field 14 of /proc/self/stat, in clock ticks (100 per second on Linux).

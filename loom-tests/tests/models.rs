@@ -299,6 +299,72 @@ fn shared_retire_stack() {
     });
 }
 
+/// An owner's retire ring (a `Handle`'s, as the thread cache behind `Arena::remove` uses
+/// the same ring, which is off under loom) against a `flush` on another thread taking it:
+/// the owner fills the ring of 2 and hands it on, a third removal waits in it, and the flush
+/// may take either batch at any point, racing with the owner's own take and with its next
+/// push overwriting a taken entry.
+///
+/// Checked: the `flush` after the join leaves no entry in the ring; no value is dropped
+/// twice or torn (`Probe`); once a witness removed after the join is reclaimed, every
+/// removal is (so no ring entry was lost); the arena's drop drops the rest, each value once.
+///
+/// Reclamation before the arena's drop is not asserted outright: under loom 0.7, `join`
+/// returns before the joined thread's thread-locals are destroyed, so crossbeam-epoch's
+/// `Local::finalize` of the flushing thread (which pins it) runs concurrently with the
+/// main thread's flushes, and a preemption there, or a stale read of that pin, keeps the
+/// epoch from advancing for the rest of the execution. (With `std`, `join` waits for
+/// thread-local destructors.) The witness tells the executions where it did advance. The
+/// owner is the main thread, so the flushing thread's deferrals reach the global queue
+/// (its flush pushes its bag) before the join, ahead of the witness.
+///
+/// One preemption (20 s): a `take` that skips an entry fails it at once. A `take` that
+/// claims up to a head read after its copy (losing a push that lands between) is not
+/// caught at this bound: the race spends the preemption, and the witness's reclamation
+/// then needs the epoch to advance as well. Two preemptions took more than 18 minutes.
+#[test]
+fn retire_ring_owner_vs_flush() {
+    model_bounded(1, || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let arena: Arc<Arena<Probe>> = Arc::new(Arena::new());
+        let keys: Vec<Key> = (0..3)
+            .map(|i| arena.insert(Probe::new(i, &drops).0))
+            .collect();
+        let (witness, witness_dropped) = Probe::new(3, &drops);
+        let witness = arena.insert(witness);
+        let mut h = arena.handle();
+        let t = {
+            let arena = arena.clone();
+            thread::spawn(move || arena.flush())
+        };
+        for &k in &keys {
+            assert!(h.remove(k));
+        }
+        t.join().unwrap();
+        // The witness goes onto the shared retire stack, and this flush defers it in the
+        // same epoch bag as whatever the ring still holds.
+        assert!(arena.remove(witness));
+        arena.flush();
+        let pending = format!("{h:?}");
+        assert!(pending.contains("pending_removals: 0"), "{pending}");
+        pin().flush();
+        if witness_dropped.load(SeqCst) {
+            // Its bag ran, and every earlier one: every removal was deferred before it or
+            // in its bag.
+            assert_eq!(drops.load(SeqCst), 4, "a removal was never handed on");
+            assert_eq!(arena.stats().pending_reclamation, 0);
+        }
+        assert_eq!(arena.len(), 0);
+        drop(h);
+        drop(arena);
+        assert_eq!(
+            drops.load(SeqCst),
+            4,
+            "each removed value dropped exactly once"
+        );
+    });
+}
+
 /// Dropping the arena while another thread's reclamation may be running: the gate makes
 /// one of them drop each pending value, never both, and the arena's drop drops the rest.
 #[test]

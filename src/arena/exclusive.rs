@@ -154,12 +154,8 @@ impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
             }) {
                 continue;
             }
-            let next = slot::freed(state);
-            slot.state.store(next, Ordering::Relaxed);
-            sink.free(index, next);
-            // SAFETY: initialised and ours; the state already says FREE, so a panic here
-            // leaves nothing to drop twice.
-            unsafe { slot.drop_value() };
+            // SAFETY: OCCUPIED with `state` (the cursor read it), and ours through `&mut self`.
+            unsafe { sink.free_value(index, slot, state) };
         }
     }
 
@@ -252,8 +248,8 @@ impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
 
     /// Runs `f` with every slot, the pool and the counts the caller's alone: this thread's
     /// cache unbound, the gate paused (no reclamation closure runs, no thread cache gives
-    /// slots back), the shared free stack discarded, the shared retire stack taken and every
-    /// thread cache invalidated. `f` rebuilds the free list. The gate resumes on every exit
+    /// slots back), the shared free stack discarded, the shared retire stack and every
+    /// owner's retire ring emptied and every thread cache invalidated. `f` rebuilds the free list. The gate resumes on every exit
     /// path, unwinding included.
     ///
     /// Not for a `&mut` call made inside a value's drop run by this arena's own reclamation
@@ -280,6 +276,10 @@ impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
         // every thread cache giving slots back. Old caches are invalidated.
         anchor.pool.discard_stack();
         inner.retire.take();
+        // Every owner's ring too: `f` reclaims their slots itself.
+        anchor
+            .counters
+            .for_each_ring(crate::raw::reclaim::RetireRing::discard_exclusive);
         anchor.rebind();
         f(inner)
     }

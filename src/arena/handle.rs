@@ -4,7 +4,7 @@ use super::{panic_key_space_full, Arena, InsertError};
 use crate::key::Key;
 use crate::key_type::ArenaKey;
 use crate::raw::counter::CounterCell;
-use crate::raw::pool::{IndexBatch, SlotCache};
+use crate::raw::pool::SlotCache;
 use crate::raw::slot;
 use crate::sync::alloc::NoMemory;
 use core::fmt;
@@ -13,10 +13,11 @@ use core::fmt;
 /// [`insert_with`](Handle::insert_with) and [`remove`](Handle::remove) with the same meaning
 /// as the arena's, but cheaper.
 ///
-/// A handle keeps a private batch of up to 64 free slots and a private batch of removals
-/// waiting to be handed to the epoch collector, and counts into its own cache line. So an
-/// insertion is a few plain stores with no atomic read-modify-write, and a removal is one
-/// CAS. Refills and hand-offs happen once per 64 operations.
+/// A handle keeps a private batch of up to 64 free slots, and a batch of up to 64 removals
+/// waiting to be handed to the epoch collector in its own counter cell (where a
+/// [`flush`](Arena::flush) or refill on any thread can reach them). So an insertion is a
+/// few plain stores with no atomic read-modify-write, and a removal is one CAS and a few
+/// plain stores. Refills and hand-offs happen once per 64 operations.
 ///
 /// Dropping the handle (or [`flush`](Handle::flush)) returns unused free slots to the arena
 /// and hands pending removals to the collector. Make one handle per thread and keep it for
@@ -45,8 +46,10 @@ use core::fmt;
 pub struct Handle<'a, T: Send + Sync, K: ArenaKey = Key> {
     arena: &'a Arena<T, K>,
     cache: SlotCache,
-    retired: IndexBatch,
     cell: &'a CounterCell,
+    /// Whether this handle pushed into its cell's retire ring since it last handed it on
+    /// (so that a handle that removed nothing never touches the ring's atomics).
+    pushed: bool,
 }
 
 impl<'a, T: Send + Sync, K: ArenaKey> Handle<'a, T, K> {
@@ -54,7 +57,7 @@ impl<'a, T: Send + Sync, K: ArenaKey> Handle<'a, T, K> {
         Handle {
             arena,
             cache: SlotCache::new(),
-            retired: IndexBatch::new(),
+            pushed: false,
             cell: arena.inner().anchor.counters.acquire(),
         }
     }
@@ -86,11 +89,11 @@ impl<'a, T: Send + Sync, K: ArenaKey> Handle<'a, T, K> {
     #[inline(never)]
     fn take_index_slow(&mut self) -> Option<(u32, u32)> {
         let inner = self.arena.inner();
-        inner.drive_reclamation();
+        inner.drive_reclamation(Some(&self.cell.retired));
         if let Some(taken) = self.cache.refill(&inner.anchor.pool) {
             return Some(taken);
         }
-        if !self.retired.is_empty() {
+        if self.pushed {
             self.hand_off();
         }
         let _waiting = inner.anchor.pool.waiting();
@@ -232,19 +235,23 @@ impl<'a, T: Send + Sync, K: ArenaKey> Handle<'a, T, K> {
             return false;
         }
         self.cell.add_removed_owned(1);
-        self.retired
-            .push(key.index(), slot::removed(key.generation()));
-        if self.retired.is_full() {
+        // We own the cell, so we may push; a full ring is handed on before the next push.
+        self.pushed = true;
+        if self
+            .cell
+            .retired
+            .push(key.index(), slot::removed(key.generation()))
+        {
             self.hand_off();
         }
         true
     }
 
+    /// Hands this handle's pending removals to the epoch collector.
     #[cold]
     fn hand_off(&mut self) {
-        let batch = core::mem::replace(&mut self.retired, IndexBatch::new());
-        let guard = crossbeam_epoch::pin();
-        self.arena.inner().defer_reclaim(batch, &guard);
+        self.pushed = false;
+        self.arena.inner().hand_off_ring(&self.cell.retired);
     }
 
     /// Hands pending removals to the epoch collector and returns unused free slots to the
@@ -258,7 +265,7 @@ impl<'a, T: Send + Sync, K: ArenaKey> Handle<'a, T, K> {
     /// handle.flush();
     /// ```
     pub fn flush(&mut self) {
-        if !self.retired.is_empty() {
+        if self.pushed {
             self.hand_off();
         }
         self.cache.give_back(&self.arena.inner().anchor.pool);
@@ -276,7 +283,7 @@ impl<T: Send + Sync, K: ArenaKey> fmt::Debug for Handle<'_, T, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
             .field("cached_free", &self.cache.len())
-            .field("pending_removals", &self.retired.len())
+            .field("pending_removals", &self.cell.retired.len())
             .finish_non_exhaustive()
     }
 }

@@ -480,13 +480,14 @@ impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
     }
 
     /// The refill path, once per 64 insertions of a thread: also hands the removals waiting
-    /// in the shared retire stack to reclamation (the bound in [`remove`](Arena::remove)),
-    /// and, when the key space looks full, reclaims what it can before giving up.
+    /// in other threads' retire batches (and this thread's, if it stopped removing) to
+    /// reclamation (the bound in [`remove`](Arena::remove)), and, when the key space looks
+    /// full, reclaims what it can before giving up.
     #[cold]
     #[inline(never)]
     fn take_slot_slow(&self) -> Option<(u32, u32)> {
         let inner = self.inner();
-        inner.drive_reclamation();
+        local::with_own_ring(&inner.anchor, |own| inner.drive_reclamation(own));
         if let Some(taken) = local::take_index(&inner.anchor) {
             return Some(taken);
         }
@@ -599,14 +600,16 @@ impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
     ///
     /// # When the value is dropped
     ///
-    /// Removals through `Arena::remove` are handed to reclamation in batches: when 64 have
-    /// accumulated, whenever any thread refills its insert cache (at most every 64 of its
-    /// insertions into this arena), on [`flush`](Arena::flush) and
-    /// [`collect`](Arena::collect), and when an insertion finds the key space full. From
-    /// then on the value is dropped, and its slot reusable, once crossbeam-epoch's global
-    /// epoch has advanced twice; pinning threads drive that (while reclamation of this arena
-    /// is pending, every refill tries to advance it, and so does [`Guard::flush`]), and a
-    /// guard held by any thread delays it.
+    /// Removals through `Arena::remove` wait in the removing thread's retire batch for this
+    /// arena and are handed to reclamation in batches: when the thread's batch holds 64,
+    /// whenever another thread refills its insert cache (at most every 64 of its insertions
+    /// into this arena), when the removing thread refills after a refill without removals in
+    /// between, on [`flush`](Arena::flush) and [`collect`](Arena::collect) on any thread, and
+    /// when an insertion finds the key space full. From then on the value is dropped, and its
+    /// slot reusable, once crossbeam-epoch's global epoch has advanced twice; pinning threads
+    /// drive that (while reclamation of this arena is pending, every fourth refill of a
+    /// thread tries to advance it, and so does [`Guard::flush`]), and a guard held by any
+    /// thread delays it.
     /// An insertion that finds no free slot first hands on pending removals and drives the
     /// epoch (up to 16 attempts) before it reports the arena full.
     ///
@@ -618,25 +621,28 @@ impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
     /// ```
     pub fn remove(&self, key: K) -> bool {
         let key = key.to_key();
-        let Some(slot) = self.inner().unlink(key) else {
+        let inner = self.inner();
+        let Some(slot) = inner.unlink(key) else {
             return false;
         };
-        let inner = self.inner();
-        local::count_removed(&inner.anchor);
-        if inner.retire.push(slot.next, key.index()) {
-            let guard = crossbeam_epoch::pin();
-            inner.defer_shared_retired(&guard);
+        // Into this thread's retire ring for the arena (a full one is handed on), as a
+        // `Handle` does; without a thread cache, onto the shared retire stack.
+        let removed = crate::raw::slot::removed(key.generation());
+        if !local::retire(&inner.anchor, key.index(), removed, |ring| {
+            inner.hand_off_ring(ring)
+        }) {
+            inner.remove_shared(slot, key.index());
         }
         true
     }
 
     /// Hands every pending removal to the epoch collector now and asks it to run.
     ///
-    /// Removals through [`Arena::remove`] are deferred in batches of 64; this defers a
-    /// partial batch too, then [`flushes`](Guard::flush) this thread's epoch bag. Values are
-    /// dropped once the epoch advances past every guard pinned before their removal, which
-    /// may take a few more pins. Removals through a [`Handle`] are flushed by
-    /// [`Handle::flush`] or by dropping the handle.
+    /// Removals through [`Arena::remove`] and through [`Handle`]s are deferred in batches of
+    /// 64 per thread or handle; this defers every partial batch too, of every thread and
+    /// handle, then [`flushes`](Guard::flush) this thread's epoch bag. Values are dropped
+    /// once the epoch advances past every guard pinned before their removal, which may take
+    /// a few more pins.
     ///
     /// ```
     /// use std::sync::Arc;

@@ -12,7 +12,7 @@ use super::{pin, Arena, Builder, Handle};
 use crate::key::Key;
 use crate::key_type::ArenaKey;
 use crate::raw::chunk::ChunkDir;
-use crate::raw::{slot, FreeSink};
+use crate::raw::FreeSink;
 use crate::sync::Ordering;
 use core::marker::PhantomData;
 use rayon::iter::plumbing::{bridge_unindexed, Folder, UnindexedConsumer, UnindexedProducer};
@@ -163,14 +163,11 @@ impl<T: Send + Sync, K: ArenaKey> Arena<T, K> {
             // very state in the first phase, and nothing can have changed it since.
             let state = slot.state.load(Ordering::Relaxed);
             assert_eq!(state, key.generation(), "a rejected key is live");
-            let next = slot::freed(state);
-            slot.state.store(next, Ordering::Relaxed);
-            sink.free(key.index(), next);
-            // SAFETY: OCCUPIED with the key's generation (asserted above), so initialised,
-            // and exclusively ours through `&mut self`. The state already says FREE, so
-            // neither a panic here nor a key named twice (the assert would stop it; the first
-            // phase yields each slot once anyway) drops the value twice.
-            unsafe { slot.drop_value() };
+            // SAFETY: OCCUPIED with the key's generation (asserted above), and exclusively
+            // ours through `&mut self`. A key named twice cannot drop twice: the slot says
+            // FREE after the first, and the assert stops the second (the first phase yields
+            // each slot once anyway).
+            unsafe { sink.free_value(key.index(), slot, state) };
         }
     }
 }

@@ -22,17 +22,26 @@
 //! remove it is a value the count had recently (each cell is read once, `Relaxed`). See
 //! [Counting](crate::implementation#counting).
 
+use super::reclaim::RetireRing;
 use crate::sync::list::PushList;
 use crate::sync::{AtomicBool, AtomicIsize, Ordering};
 use crossbeam_utils::CachePadded;
 
-/// One owner's share of the counts.
+/// One owner's share of the counts, and its retire batch.
+///
+/// `repr(C)`: the counters and the ring's head and tail, which every insertion or removal
+/// of the owner touches, share the first cache line.
+#[repr(C)]
 pub(crate) struct CounterCell {
     /// Values inserted through this cell.
     inserted: AtomicIsize,
     /// Values removed through this cell.
     removed: AtomicIsize,
     owned: AtomicBool,
+    /// The owner's removals waiting to be handed to the epoch collector (see
+    /// [`RetireRing`]): only the owner pushes, anyone may take. A released cell keeps its
+    /// entries until someone takes them (the next owner, or any refill, flush or collection).
+    pub(crate) retired: RetireRing,
 }
 
 impl CounterCell {
@@ -41,6 +50,7 @@ impl CounterCell {
             inserted: AtomicIsize::new(0),
             removed: AtomicIsize::new(0),
             owned: AtomicBool::new(owned),
+            retired: RetireRing::new(),
         }
     }
 
@@ -184,6 +194,16 @@ impl Counters {
         let live = inserted.wrapping_sub(removed).wrapping_sub(taken).max(0) as usize;
         let pending = removed.wrapping_sub(reclaimed).max(0) as usize;
         (live, pending)
+    }
+
+    /// Runs `f` on the retire ring of every ownable cell, owned or not (the shared cell's
+    /// ring is never pushed to).
+    #[inline]
+    pub(crate) fn for_each_ring(&self, mut f: impl FnMut(&RetireRing)) {
+        // Acquire: the cells published by `push` in `acquire` are visible.
+        for cell in self.cells.iter(Ordering::Acquire) {
+            f(&cell.retired);
+        }
     }
 
     /// Frees every cell now.

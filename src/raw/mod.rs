@@ -314,6 +314,23 @@ impl<'a> FreeSink<'a> {
         }
     }
 
+    /// Frees the OCCUPIED slot `(index, slot)` whose state is `state` and drops its value:
+    /// the way `retain` and `par_retain` remove a value through `&mut`. The state says FREE
+    /// before the value's `Drop` runs, so a panic there leaves nothing to drop twice.
+    ///
+    /// # Safety
+    /// `state` is the slot's current OCCUPIED state, and the slot is exclusively the
+    /// caller's (through `&mut` of its arena).
+    pub(crate) unsafe fn free_value<T>(&mut self, index: u32, slot: SlotRef<'_, T>, state: u32) {
+        let next = slot::freed(state);
+        // Relaxed: `&mut` of the arena excludes every other access.
+        slot.state.store(next, Ordering::Relaxed);
+        self.free(index, next);
+        // SAFETY: OCCUPIED, so initialised, and exclusively ours (the caller's contract);
+        // the state already says FREE.
+        unsafe { slot.drop_value() };
+    }
+
     /// Adds FREE slot `(index, state)` to the batch, without counting anything.
     pub(crate) fn keep(&mut self, index: u32, state: u32) {
         if self.batch.is_full() {
