@@ -2,8 +2,10 @@
 //!
 //! # Protocol
 //!
-//! Each marker owns a LIFO work-stealing deque and, when it runs dry, steals batches from
-//! the grey queue and from the other markers. An `active` count detects that all are idle:
+//! Each marker owns a private stack and a LIFO work-stealing deque. It works from the
+//! stack, moves the older half of it to the deque whenever it finds the deque empty (every
+//! few dozen values), and when both run dry steals batches from the grey queue and from the
+//! other markers' deques. An `active` count detects that all are idle:
 //! only an active marker pushes, so all idle means all deques are empty; the caller then
 //! drains the grey queue and attempts termination. The markers and sweepers other than the
 //! caller are the arena's helper threads (`helpers.rs`), parked between cycles; a helper
@@ -26,6 +28,10 @@ use crate::sync::queue::{GreyQueue, Steal, Stealer, Worker};
 use crate::sync::{Backoff, Ordering};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::Mutex;
+
+/// How many values a marker traces between two looks at whether its deque needs a share
+/// of its private stack (see `work`).
+const SHARE_EVERY: u32 = 32;
 
 impl<T: Trace + Send + Sync> Core<T> {
     /// Marks with up to `threads` markers (the caller is one, the others are the arena's
@@ -102,12 +108,20 @@ impl<T: Trace + Send + Sync> Core<T> {
 
     fn work(&self, me: usize, local: &Worker<Grey>, team: Team<'_>, marker: &mut Marker<'_, T>) {
         let mut pin = Repin::new();
+        // Private work first: a push or pop here is a plain store, where the deque's pop
+        // pays a fence. Every `SHARE_EVERY` items, if the deque is empty (thieves took it or
+        // nothing was shared yet), the older half of the stack moves to the deque, where
+        // idle markers steal it. Still, only an active marker holds work, and an idle one
+        // holds none in either place.
+        let mut stack: Vec<Grey> = Vec::new();
+        let mut since_share = 0u32;
         loop {
-            let item = match local
+            let item = match stack
                 .pop()
+                .or_else(|| local.pop())
                 .or_else(|| {
-                    marker.flush(|c| local.push(c));
-                    local.pop()
+                    marker.flush(|c| stack.push(c));
+                    stack.pop()
                 })
                 .or_else(|| team.steal(&self.collector.grey, local, me))
             {
@@ -140,8 +154,19 @@ impl<T: Trace + Send + Sync> Core<T> {
             if team.abort.load(Ordering::Relaxed) {
                 return;
             }
-            marker.visit(item, |child| local.push(child));
+            marker.visit(item, |child| stack.push(child));
             pin.tick();
+            since_share += 1;
+            if since_share == SHARE_EVERY {
+                since_share = 0;
+                if stack.len() > 1 && local.is_empty() {
+                    // The older half: nearer the roots, so larger subtrees for a thief.
+                    let half = stack.len() / 2;
+                    for grey in stack.drain(..half) {
+                        local.push(grey);
+                    }
+                }
+            }
         }
     }
 
