@@ -145,6 +145,40 @@ fn a_worker_caching_a_dropped_arena_goes_on_with_new_ones() {
     assert_eq!(log.count(), 2 + if cfg!(miri) { 4 } else { 50 });
 }
 
+/// A thread that removes `keys` through `Arena::remove` (into its own retire ring), then
+/// stays alive and idle until [`finish`](IdleRemover::finish).
+struct IdleRemover {
+    done: Arc<Barrier>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl IdleRemover {
+    /// Starts the thread and returns once its removals are done.
+    fn start<T: Send + Sync + 'static>(arena: &Arc<Arena<T>>, keys: Vec<Key>) -> Self {
+        let removed = Arc::new(Barrier::new(2));
+        let done = Arc::new(Barrier::new(2));
+        let thread = {
+            let (arena, removed, done) =
+                (Arc::clone(arena), Arc::clone(&removed), Arc::clone(&done));
+            thread::spawn(move || {
+                for &k in &keys {
+                    assert!(arena.remove(k));
+                }
+                removed.wait();
+                done.wait();
+            })
+        };
+        removed.wait();
+        IdleRemover { done, thread }
+    }
+
+    /// Lets the thread end and joins it.
+    fn finish(self) {
+        self.done.wait();
+        self.thread.join().unwrap();
+    }
+}
+
 /// Removals that wait in the ring of a thread that stays alive and idle are handed on by a
 /// flush on another thread.
 #[test]
@@ -155,22 +189,9 @@ fn an_idle_threads_removals_are_handed_on_by_anothers_flush() {
     let keys: Vec<Key> = (0..3)
         .map(|i| arena.insert(Tracked::new(i, &log)))
         .collect();
-    let removed = Arc::new(Barrier::new(2));
-    let done = Arc::new(Barrier::new(2));
-    let idle = {
-        let (arena, removed, done) = (Arc::clone(&arena), Arc::clone(&removed), Arc::clone(&done));
-        thread::spawn(move || {
-            for &k in &keys {
-                assert!(arena.remove(k));
-            }
-            removed.wait();
-            done.wait(); // alive, and idle, until the values are dropped
-        })
-    };
-    removed.wait();
+    let idle = IdleRemover::start(&arena, keys);
     let dropped = reclaim_until(&arena, || log.count() == 3);
-    done.wait();
-    idle.join().unwrap();
+    idle.finish();
     assert!(
         dropped,
         "removals in an idle thread's ring were never handed on"
@@ -191,26 +212,13 @@ fn an_idle_threads_removals_are_handed_on_by_anothers_inserts() {
     let keys: Vec<Key> = (0..3)
         .map(|i| arena.insert(Tracked::new(i, &removed_log)))
         .collect();
-    let removed = Arc::new(Barrier::new(2));
-    let done = Arc::new(Barrier::new(2));
-    let idle = {
-        let (arena, removed, done) = (Arc::clone(&arena), Arc::clone(&removed), Arc::clone(&done));
-        thread::spawn(move || {
-            for &k in &keys {
-                assert!(arena.remove(k));
-            }
-            removed.wait();
-            done.wait();
-        })
-    };
-    removed.wait();
+    let idle = IdleRemover::start(&arena, keys);
     let mut inserts = 0;
     while removed_log.count() < 3 && inserts < BOUND {
         arena.insert(Tracked::new(1000 + inserts as u64, &other_log));
         inserts += 1;
     }
-    done.wait();
-    idle.join().unwrap();
+    idle.finish();
     assert_eq!(
         removed_log.count(),
         3,
