@@ -112,6 +112,9 @@ mod never {
         pub(crate) fn pop(&self) -> Option<T> {
             match self.0 {}
         }
+        pub(crate) fn is_empty(&self) -> bool {
+            match self.0 {}
+        }
         pub(crate) fn stealer(&self) -> Stealer<T> {
             match self.0 {}
         }
