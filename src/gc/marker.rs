@@ -205,11 +205,12 @@ impl<'a, T: Trace> Marker<'a, T> {
         if let Some(mid) = *self.ahead.back(AHEAD / 2) {
             // Acquire pairs with `publish`'s Release, as in `get`.
             if mid.slot.state.load(Ordering::Acquire) == mid.grey.generation {
+                // Every marker runs pinned (a [`Repin`] in `mark_local` and
+                // `parallel::work`), and the reference does not outlive this statement
+                // (`scan` re-validates under the guard it runs under).
                 // SAFETY: the state equals the value's OCCUPIED generation, so it is
-                // initialised, and every marker runs pinned (a [`Repin`] in `mark_local`
-                // and `parallel::work`), so a removal after our load defers the drop past
-                // our guard, as in `Arena::get`. The reference does not outlive this
-                // statement (`scan` re-validates under the guard it runs under).
+                // initialised; we are pinned (above), so a removal after our load defers
+                // the drop past our guard, as in `Arena::get`.
                 unsafe { mid.slot.value_ref() }.prefetch();
             }
         }
