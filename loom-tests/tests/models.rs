@@ -601,6 +601,52 @@ fn gc_mutator_fresh_key_across_cycle_start() {
     });
 }
 
+/// A move into a value born in the cycle: a mutator (registered on the other thread)
+/// inserts `to`, then, under one guard, shades `kid`, stores it into `to` and unlinks it
+/// from the root, as html5ever's adoption agency does before it links `to`; all while a
+/// collection starts. `to` is fresh (no safepoint), so `kid` survives through it. The hard
+/// interleaving: the insertion reads the cycle's new stamp (`to` is born in the cycle) and
+/// the shade still reads IDLE, so only tracing `to` finds `kid`. (With the values born in
+/// the cycle left untraced, as "black", this model fails.)
+#[test]
+fn gc_mutator_moves_into_a_value_born_in_the_cycle() {
+    model_bounded(1, || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let arena = Arc::new(Arena::new());
+        let kid = arena.insert(GcNode::new(1, &drops, [None, None]));
+        let root = arena.insert(GcNode::new(0, &drops, [Some(kid), None]));
+        let done = Arc::new(AtomicBool::new(false));
+        let t = {
+            let (arena, drops, done) = (arena.clone(), drops.clone(), done.clone());
+            thread::spawn(move || {
+                let mut m = arena.mutator();
+                let to = m.insert(GcNode::new(2, &drops, [None, None]));
+                {
+                    let guard = pin();
+                    arena.get(to, &guard).unwrap().link(&arena, 0, kid);
+                    arena.get(root, &guard).unwrap().edges[0].store(0, SeqCst);
+                }
+                // No safepoint, and the mutator stays registered until the cycle is over.
+                while !done.load(SeqCst) {
+                    thread::yield_now();
+                }
+                drop(m);
+                to
+            })
+        };
+        let stats = arena.collect([root]);
+        done.store(true, SeqCst);
+        let to = t.join().unwrap();
+        assert_eq!(stats.swept, 0, "{stats:?}");
+        assert!(
+            arena.contains(to) && arena.contains(kid),
+            "a key moved into a fresh value was swept"
+        );
+        drop(arena);
+        assert_eq!(drops.load(SeqCst), 3);
+    });
+}
+
 /// A safepoint racing a cycle start: the mutator links `x` (pinned only for the link) and
 /// passes a safepoint while a collection starts. Whichever `since` the collection reads, `x`
 /// survives: marked through the root (the link happened before the safepoint the

@@ -103,8 +103,8 @@ impl<T: Trace + Send + Sync> Core<T> {
         // before marking: see `mutators.rs`).
         let (spare, mutators) = this.spare(cycle);
         stats.mutators = mutators;
-        // The values it spares as fresh are roots: what they hold is kept too.
-        this.fresh_roots(spare, |key| {
+        // The values it spares by their birth are roots: what they hold is kept too.
+        this.fresh_roots(spare, mutators, |key| {
             if let Some(item) = marker.grey(key) {
                 stack.push(item);
             }

@@ -28,6 +28,12 @@
 //!   other, is store buffering with a `SeqCst` fence on each side (the collection's fence is
 //!   the one before its root scan). If the read missed the cell, the mutator's insertions
 //!   read the collection's new stamp: born in this cycle, they are spared anyway.
+//! * A move into a value born in the cycle: a mutator may fill a fresh value under a guard
+//!   pinned before the switch to MARKING (so its shades read IDLE), with keys it unlinks
+//!   from elsewhere, and link the value only after the cycle. Sparing the value is not
+//!   enough: only tracing it finds what it holds. So whenever a mutator is registered, the
+//!   collection greys every live value its sweep spares by birth, those born during the
+//!   cycle included ([`fresh_roots`](Core::fresh_roots)).
 //!
 //! Births are stored in 32 bits. The sweep compares them with wrapping arithmetic, which
 //! is exact within 2^31 stamps; the cells hold all 64 bits, so a mutator whose last
@@ -137,13 +143,23 @@ impl<T> Core<T> {
         (spare, count)
     }
 
-    /// Reports the key of every live value the sweep spares as fresh (born before the
-    /// cycle, no earlier than the oldest mutator's last safepoint): fresh values are roots,
-    /// so that what they hold is kept too. One pass over the slot states below
-    /// `high_water`, only when some mutator's last safepoint precedes the cycle. Returns how
-    /// many it reported.
-    pub(super) fn fresh_roots(&self, spare: Spare, mut report: impl FnMut(Key)) -> usize {
-        if spare.age == 0 {
+    /// Reports the key of every live value the sweep spares by its birth (born no earlier
+    /// than the oldest mutator's last safepoint, or during the cycle): spared values are
+    /// roots, so that what they hold is kept too. One pass over the slot states below
+    /// `high_water`, only when `mutators` (the cells [`spare`](Core::spare) read) is not
+    /// zero. Returns how many it reported.
+    ///
+    /// The values born during the cycle are reported too. A mutator may fill such a value
+    /// under a guard pinned before the switch to MARKING, so its shades read IDLE, and link
+    /// it only after the cycle: nothing but tracing it finds what it holds (the case "a
+    /// move into a value born in the cycle" of the module docs).
+    pub(super) fn fresh_roots(
+        &self,
+        spare: Spare,
+        mutators: usize,
+        mut report: impl FnMut(Key),
+    ) -> usize {
+        if mutators == 0 {
             return 0;
         }
         let high_water = self.high_water();
@@ -166,9 +182,7 @@ impl<T> Core<T> {
                 }
                 // Relaxed: read after the Acquire above; a value replaced since is filtered
                 // out by the marker's own validation of the key.
-                let age = spare.cycle.wrapping_sub(slot.next.load(Ordering::Relaxed));
-                // Born during the cycle (age 0 or "future"): black, not traced.
-                if age != 0 && age <= spare.age && age < FUTURE {
+                if spare.spares(slot.next.load(Ordering::Relaxed)) {
                     report(Key::new((first + i as u64) as u32, state));
                     n += 1;
                 }
