@@ -507,11 +507,15 @@ fn collection_concurrent_with_linking_writers_and_a_walking_reader() {
                 }
             });
         }
-        // The collector, until the writers are done.
-        while writers_done.load(Ordering::Acquire) < 2 {
+        // The collector, until the writers are done and the reader has walked at least
+        // once (on a loaded machine the reader may not have been scheduled yet).
+        loop {
             let stats = arena.collect([root]);
             swept_total.fetch_add(stats.swept, Ordering::Relaxed);
             cycles.fetch_add(1, Ordering::Relaxed);
+            if writers_done.load(Ordering::Acquire) == 2 && walks.load(Ordering::Relaxed) > 0 {
+                break;
+            }
         }
         stop.store(true, Ordering::Relaxed);
     });

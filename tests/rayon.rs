@@ -233,7 +233,9 @@ fn par_for_each_beside_inserts_and_removes() {
             let mut rng = Rng::new(3);
             let mut mine: Vec<Key> = Vec::new();
             let mut handle = arena.handle();
-            while !stop.load(Ordering::Relaxed) {
+            // At least one round, even if the passes end before this thread is scheduled
+            // (a loaded machine).
+            loop {
                 for _ in 0..64 {
                     if mine.len() < 5_000 && rng.next().is_multiple_of(2) {
                         mine.push(handle.insert_with(|k| (k, u64::MAX, u64::MAX ^ MAGIC)));
@@ -242,6 +244,9 @@ fn par_for_each_beside_inserts_and_removes() {
                         assert!(handle.remove(mine.swap_remove(at)));
                     }
                     churned.fetch_add(1, Ordering::Relaxed);
+                }
+                if stop.load(Ordering::Relaxed) {
+                    break;
                 }
             }
         });

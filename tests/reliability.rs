@@ -15,8 +15,9 @@
 //! and wait for it with a generous liveness bound (a minute, not a timing expectation).
 //!
 //! All tests in this file run one at a time (they take [`serial`]): the bounded-reclamation
-//! tests need that no other thread of the process holds a guard, and the deadlock tests
-//! would otherwise stall every other test's reclamation when they fail.
+//! tests need that no other thread of the process holds a guard (and still allow for a
+//! moment's exception, see [`in_one_of_three_runs`]), and the deadlock tests would
+//! otherwise stall every other test's reclamation when they fail.
 
 use epoch_arena::{pin, Arena, Key, Trace, Tracer};
 use std::mem;
@@ -512,73 +513,105 @@ fn forgotten_root_leaves_len_and_capacity_right() {
 // Defect 7: removed values are dropped within bounded later activity.
 // ---------------------------------------------------------------------------------------
 
+/// Runs a bounded-reclamation scenario up to three times, and passes if one run does.
+///
+/// The bounds hold while no other thread of the process holds a guard. [`serial`] gives
+/// that between tests except for a moment: the thread libtest ran the previous test on may
+/// still be running crossbeam-epoch's thread-exit code, pinned, after that test returned.
+/// On a loaded machine that thread can be descheduled there, and every grace period waits
+/// for it (4 copies of this suite run side by side on 2 cores failed about 1 run in 600
+/// without the retry). A defect fails every run.
+fn in_one_of_three_runs(scenario: impl Fn() -> Result<(), String>) {
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        match scenario() {
+            Ok(()) => return,
+            Err(why) => failures.push(why),
+        }
+        // Not a timing expectation: time for a descheduled pinned thread to run again.
+        thread::sleep(Duration::from_millis(20));
+    }
+    panic!("failed in all 3 runs:\n{}", failures.join("\n"));
+}
+
 #[test]
 fn full_arena_reclaims_a_removed_value_before_reporting_full() {
     let _serial = serial();
-    let log = Arc::new(DropLog::default());
-    let arena = Arena::builder().max_slots(1).build();
-    let key = arena.insert(Tracked::new(0, &log));
-    assert!(arena.remove(key));
-    // No flush, and no guard held anywhere in the process (the tests here run one at a
-    // time): the only slot must become usable again.
-    let again = arena.try_insert(Tracked::new(1, &log));
-    assert!(
-        again.is_ok(),
-        "max_slots(1): try_insert after remove reported the arena full although nothing \
-         holds a guard; stats: {:?}",
-        arena.stats()
-    );
-    assert_eq!(log.count(), 1, "the removed value was dropped");
-    assert_eq!(arena.len(), 1);
+    in_one_of_three_runs(|| {
+        let log = Arc::new(DropLog::default());
+        let arena = Arena::builder().max_slots(1).build();
+        let key = arena.insert(Tracked::new(0, &log));
+        assert!(arena.remove(key));
+        // No flush, and no guard held by this test: the only slot must become usable
+        // again.
+        if arena.try_insert(Tracked::new(1, &log)).is_err() {
+            return Err(format!(
+                "max_slots(1): try_insert after remove reported the arena full although \
+                 this test holds no guard; stats: {:?}",
+                arena.stats()
+            ));
+        }
+        assert_eq!(log.count(), 1, "the removed value was dropped");
+        assert_eq!(arena.len(), 1);
+        Ok(())
+    });
 }
 
 #[test]
 fn full_arena_reclaims_a_value_removed_through_a_handle_before_reporting_full() {
     let _serial = serial();
-    let log = Arc::new(DropLog::default());
-    let arena = Arena::builder().max_slots(1).build();
-    let mut handle = arena.handle();
-    let key = handle.insert(Tracked::new(0, &log));
-    assert!(handle.remove(key));
-    let again = handle.try_insert(Tracked::new(1, &log));
-    assert!(
-        again.is_ok(),
-        "max_slots(1): Handle::try_insert after Handle::remove reported the arena full \
-         although nothing holds a guard; handle: {handle:?}, stats: {:?}",
-        arena.stats()
-    );
-    assert_eq!(log.count(), 1, "the removed value was dropped");
-    drop(handle);
-    assert_eq!(arena.len(), 1);
+    in_one_of_three_runs(|| {
+        let log = Arc::new(DropLog::default());
+        let arena = Arena::builder().max_slots(1).build();
+        let mut handle = arena.handle();
+        let key = handle.insert(Tracked::new(0, &log));
+        assert!(handle.remove(key));
+        if handle.try_insert(Tracked::new(1, &log)).is_err() {
+            return Err(format!(
+                "max_slots(1): Handle::try_insert after Handle::remove reported the arena \
+                 full although this test holds no guard; handle: {handle:?}, stats: {:?}",
+                arena.stats()
+            ));
+        }
+        assert_eq!(log.count(), 1, "the removed value was dropped");
+        drop(handle);
+        assert_eq!(arena.len(), 1);
+        Ok(())
+    });
 }
 
 #[test]
 fn a_few_removed_values_are_dropped_within_bounded_later_inserts() {
     let _serial = serial();
     const BOUND: usize = 64 * 16;
-    let removed_log = Arc::new(DropLog::default());
-    let other_log = Arc::new(DropLog::default());
-    let arena = Arena::new();
-    let keys: Vec<Key> = (0..5)
-        .map(|i| arena.insert(Tracked::new(i, &removed_log)))
-        .collect();
-    for &k in &keys {
-        assert!(arena.remove(k));
-    }
-    // Only ordinary later activity on this arena: no flush, no explicit pin.
-    let mut inserts = 0;
-    while removed_log.count() < 5 {
-        assert!(
-            inserts < BOUND,
-            "5 values removed with Arena::remove (no flush) were still not all dropped after \
-             {inserts} later inserts into the same arena: {} dropped, stats {:?}",
-            removed_log.count(),
-            arena.stats()
-        );
-        arena.insert(Tracked::new(1000 + inserts as u64, &other_log));
-        inserts += 1;
-    }
-    assert_eq!(removed_log.count(), 5);
-    assert_eq!(other_log.count(), 0);
-    assert_eq!(arena.len(), inserts);
+    in_one_of_three_runs(|| {
+        let removed_log = Arc::new(DropLog::default());
+        let other_log = Arc::new(DropLog::default());
+        let arena = Arena::new();
+        let keys: Vec<Key> = (0..5)
+            .map(|i| arena.insert(Tracked::new(i, &removed_log)))
+            .collect();
+        for &k in &keys {
+            assert!(arena.remove(k));
+        }
+        // Only ordinary later activity on this arena: no flush, no explicit pin.
+        let mut inserts = 0;
+        while removed_log.count() < 5 {
+            if inserts == BOUND {
+                return Err(format!(
+                    "5 values removed with Arena::remove (no flush) were still not all \
+                     dropped after {inserts} later inserts into the same arena: {} dropped, \
+                     stats {:?}",
+                    removed_log.count(),
+                    arena.stats()
+                ));
+            }
+            arena.insert(Tracked::new(1000 + inserts as u64, &other_log));
+            inserts += 1;
+        }
+        assert_eq!(removed_log.count(), 5);
+        assert_eq!(other_log.count(), 0);
+        assert_eq!(arena.len(), inserts);
+        Ok(())
+    });
 }

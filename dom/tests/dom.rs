@@ -416,7 +416,11 @@ fn readers_see_consistent_child_lists_while_documents_are_built() {
             kept
         });
         let reader = s.spawn(|| {
-            while !done.load(Ordering::Acquire) {
+            // One last walk after `done` (over the finished documents): something is checked
+            // even if this thread was not scheduled during the build (a loaded machine).
+            let mut last = false;
+            while !last {
+                last = done.load(Ordering::Acquire);
                 for k in &keys {
                     let Some(doc) = k.load(Ordering::Acquire) else {
                         continue;
@@ -711,10 +715,14 @@ fn trim_keeps_serialization_and_every_link() {
                 assert_unchanged(&arena, &kept);
             }
         });
+        // At least one trim, even if the build ends before this loop starts.
         let mut trims = 0;
-        while !done.load(Ordering::Acquire) {
+        loop {
             arena.trim();
             trims += 1;
+            if done.load(Ordering::Acquire) {
+                break;
+            }
         }
         let parsed = builder.join().unwrap();
         reader.join().unwrap();
